@@ -1,0 +1,63 @@
+import type { Command } from "commander";
+import { makeWorkerUtils } from "graphile-worker";
+import { z } from "zod";
+import { makeAddJob } from "../../client/add-job.js";
+import { tasks } from "../../tasks/index.js";
+import { parseArguments, positiveInt } from "../arguments.js";
+import { printObject } from "../output.js";
+import { withDatabase } from "../with-database.js";
+
+const addArguments = z.object({
+  payload: z.string().transform((text, ctx) => {
+    try {
+      return JSON.parse(text) as unknown;
+    } catch (error) {
+      ctx.addIssue({ code: "custom", message: `not valid JSON: ${(error as Error).message}` });
+      return z.NEVER;
+    }
+  }),
+  runAt: z.iso
+    .datetime({ offset: true })
+    .transform((s) => new Date(s))
+    .optional(),
+  priority: z.coerce.number().int().optional(),
+  maxAttempts: positiveInt.max(32767).optional(),
+  key: z.string().min(1).optional(),
+  queue: z.string().min(1).max(128).optional(),
+});
+
+export function registerAdd(program: Command): void {
+  program
+    .command("add")
+    .description("enqueue a job, validating its payload against the task's schema")
+    .argument("<task>", "task name")
+    .argument("[json]", "payload as JSON", "{}")
+    .option("--run-at <iso-time>", "run at this time (ISO 8601 with offset), not now")
+    .option("--priority <n>", "lower runs sooner (default 0)")
+    .option("--max-attempts <n>", "attempts before dead letters (default: the task's)")
+    .option("--key <job-key>", "job key: replaces a pending job with the same key")
+    .option("--queue <name>", "named queue: its jobs run one at a time, in order")
+    .option("--database-url <url>", "Postgres connection string (default: embedded Postgres)")
+    .option("--json", "print JSON")
+    .action(async (task: string, json: string, options: Record<string, string | boolean | undefined>) => {
+      const args = parseArguments(addArguments, { ...options, payload: json });
+      await withDatabase(options as { databaseUrl?: string }, async ({ connectionString }) => {
+        const utils = await makeWorkerUtils({ connectionString });
+        try {
+          const job = await makeAddJob(utils, tasks)(task as never, args.payload as never, {
+            runAt: args.runAt,
+            priority: args.priority,
+            maxAttempts: args.maxAttempts,
+            jobKey: args.key,
+            queue: args.queue,
+          });
+          printObject(
+            { id: job.id, task: job.task_identifier, run_at: job.run_at, max_attempts: job.max_attempts, key: job.key },
+            { json: options.json === true },
+          );
+        } finally {
+          await utils.release();
+        }
+      });
+    });
+}

@@ -1,0 +1,57 @@
+import { readFile } from "node:fs/promises";
+import path from "node:path";
+import type { Command } from "commander";
+import { z } from "zod";
+import { loadConfig } from "../../config/config.js";
+import { parseCrontabFile } from "../../crontab/parse-crontab.js";
+import { nextRuns } from "../../crontab/schedule-matcher.js";
+import { tasks } from "../../tasks/index.js";
+import { parseArguments, positiveInt } from "../arguments.js";
+import { printRows } from "../output.js";
+
+export function registerCron(program: Command): void {
+  const cron = program.command("cron").description("crontab tools");
+  cron
+    .command("check")
+    .description("validate a crontab and print each line's next runs, in its timezone")
+    .argument("[file]", "crontab file (default: PGMILL_CRONTAB or ./crontab)")
+    .option("--count <n>", "how many next runs to show per line", "3")
+    .option("--json", "print JSON")
+    .action(async (file: string | undefined, options: { count: string; json?: boolean }) => {
+      const { count } = parseArguments(z.object({ count: positiveInt.max(100) }), options);
+      const crontabPath = file ? path.resolve(file) : loadConfig().crontabPath;
+      const text = await readFile(crontabPath, "utf8");
+      const entries = parseCrontabFile(text, tasks, path.basename(crontabPath));
+      const now = Date.now();
+      printRows(
+        entries.map((entry) => ({
+          line: entry.line,
+          id: entry.identifier,
+          task: entry.task,
+          timezone: entry.timezone ?? "UTC",
+          next_runs: nextRuns(entry.matchesAt, now, count).map((d) => formatIn(d, entry.timezone ?? "UTC")),
+        })),
+        { json: options.json === true, empty: "crontab has no schedules" },
+      );
+    });
+}
+
+/** ISO-like local time with its UTC offset, e.g. 2026-03-29 03:30 +02:00. */
+function formatIn(instant: Date, timeZone: string): string {
+  const parts = Object.fromEntries(
+    new Intl.DateTimeFormat("en-CA", {
+      timeZone,
+      hourCycle: "h23",
+      year: "numeric",
+      month: "2-digit",
+      day: "2-digit",
+      hour: "2-digit",
+      minute: "2-digit",
+      timeZoneName: "longOffset",
+    })
+      .formatToParts(instant)
+      .map((p) => [p.type, p.value]),
+  );
+  const offset = String(parts.timeZoneName).replace("GMT", "") || "+00:00";
+  return `${parts.year}-${parts.month}-${parts.day} ${parts.hour}:${parts.minute} ${offset}`;
+}

@@ -1,0 +1,56 @@
+import { readFile } from "node:fs/promises";
+import path from "node:path";
+import type { Command } from "commander";
+import { parseCrontabFile } from "../../crontab/parse-crontab.js";
+import { nextRuns } from "../../crontab/schedule-matcher.js";
+import { jobsByTaskAndState, pendingDeadLettersByTask, runningJobs } from "../../status/status-queries.js";
+import { tasks } from "../../tasks/index.js";
+import { printRows } from "../output.js";
+import { withDatabase } from "../with-database.js";
+
+export function registerStatus(program: Command): void {
+  program
+    .command("status")
+    .description("jobs by task and state, running jobs, dead letters, next cron fires")
+    .option("--database-url <url>", "Postgres connection string (default: embedded Postgres)")
+    .option("--json", "print JSON")
+    .action(async (options: { databaseUrl?: string; json?: boolean }) => {
+      await withDatabase(options, async ({ database, config }) => {
+        const [jobs, running, deadLetters, cron] = await Promise.all([
+          jobsByTaskAndState(database.db),
+          runningJobs(database.db),
+          pendingDeadLettersByTask(database.db),
+          nextCronFires(config.crontabPath),
+        ]);
+        if (options.json) {
+          process.stdout.write(`${JSON.stringify({ jobs, running, deadLetters, cron }, null, 2)}\n`);
+          return;
+        }
+        for (const [title, rows, empty] of [
+          ["Jobs by task and state", jobs, "no jobs queued"],
+          ["Running (locked) jobs", running, "nothing running"],
+          ["Dead letters (pending retry)", deadLetters, "no dead letters"],
+          [`Next cron fires (${path.basename(config.crontabPath)})`, cron, "no schedules"],
+        ] as const) {
+          process.stdout.write(`\n${title}\n`);
+          printRows(rows, { json: false, empty });
+        }
+      });
+    });
+}
+
+async function nextCronFires(file: string) {
+  let text: string;
+  try {
+    text = await readFile(file, "utf8");
+  } catch {
+    return [];
+  }
+  const now = Date.now();
+  return parseCrontabFile(text, tasks, path.basename(file)).map((entry) => ({
+    id: entry.identifier,
+    task: entry.task,
+    timezone: entry.timezone ?? "UTC",
+    next_fire: nextRuns(entry.matchesAt, now, 1)[0] ?? null,
+  }));
+}

@@ -1,0 +1,20 @@
+import { Command } from "commander";
+import { registerAdd } from "./commands/add.js";
+import { registerCron } from "./commands/cron.js";
+import { registerDlq } from "./commands/dlq.js";
+import { registerHistory } from "./commands/history.js";
+import { registerMigrate } from "./commands/migrate.js";
+import { registerRun } from "./commands/run.js";
+import { registerStatus } from "./commands/status.js";
+import { VERSION } from "../version.js";
+
+export function buildProgram(): Command {
+  const program = new Command("pgmill")
+    .description("Postgres-native job daemon: cron and background jobs with Postgres as the only infrastructure")
+    .version(VERSION)
+    .showHelpAfterError();
+  for (const register of [registerRun, registerMigrate, registerAdd, registerCron, registerDlq, registerHistory, registerStatus]) {
+    register(program);
+  }
+  return program;
+}

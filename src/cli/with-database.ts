@@ -1,0 +1,34 @@
+import { loadConfig, type Config } from "../config/config.js";
+import { resolveDatabase } from "../db/connect.js";
+import { openDatabase, type DatabaseHandle } from "../db/database.js";
+import { migrate } from "../db/migrate.js";
+import { createLogger, type Logger } from "../logging/logger.js";
+
+export interface CommandContext {
+  readonly config: Config;
+  readonly logger: Logger;
+  readonly database: DatabaseHandle;
+  readonly connectionString: string;
+}
+
+/**
+ * Runs a one-shot command against the configured database (or the embedded
+ * one, reusing a running daemon's), migrated, then closes everything. Logs go
+ * to stderr so stdout stays the command's output.
+ */
+export async function withDatabase<T>(
+  flags: { databaseUrl?: string },
+  body: (context: CommandContext) => Promise<T>,
+): Promise<T> {
+  const config = loadConfig({ DATABASE_URL: flags.databaseUrl, LOG_LEVEL: undefined });
+  const logger = createLogger(config.logLevel === "info" ? "warn" : config.logLevel, process.stderr);
+  const target = await resolveDatabase(config, logger);
+  const database = openDatabase(target.connectionString, { maxConnections: 4, applicationName: "pgmill-cli" });
+  try {
+    await migrate(database.db, database.pool, logger);
+    return await body({ config, logger, database, connectionString: target.connectionString });
+  } finally {
+    await database.close();
+    await target.embedded?.stop();
+  }
+}

@@ -1,0 +1,53 @@
+import type { Job, WorkerUtils } from "graphile-worker";
+import { z } from "zod";
+import { PgmillError } from "../errors.js";
+import { findTask, type AnyTask } from "../tasks/define-task.js";
+
+export interface AddJobOptions {
+  readonly runAt?: Date;
+  readonly priority?: number;
+  /** Defaults to the task's `maxAttempts` (graphile-worker's 25 if it has none). */
+  readonly maxAttempts?: number;
+  /** Deduplicates: a pending job with the same key is replaced. */
+  readonly jobKey?: string;
+  readonly jobKeyMode?: "replace" | "preserve_run_at" | "unsafe_dedupe";
+  /** Jobs in one queue run one at a time, in order. */
+  readonly queue?: string;
+  readonly flags?: string[];
+}
+
+export type AddJob<Tasks extends Readonly<Record<string, AnyTask>>> = <Name extends keyof Tasks & string>(
+  task: Name,
+  payload: z.input<Tasks[Name]["payload"]>,
+  options?: AddJobOptions,
+) => Promise<Job>;
+
+/**
+ * A typed `addJob`: the payload type comes from the task's schema, and the
+ * payload is validated before anything is inserted. The payload is stored as
+ * given (not as parsed), so the handler parses the same input again.
+ */
+export function makeAddJob<Tasks extends Readonly<Record<string, AnyTask>>>(
+  utils: WorkerUtils,
+  tasks: Tasks,
+): AddJob<Tasks> {
+  return async (name, payload, options = {}) => {
+    const task = findTask(tasks, name);
+    if (!task) {
+      throw new PgmillError("PGMILL_UNKNOWN_TASK", `unknown task '${name}' (known: ${Object.keys(tasks).sort().join(", ")})`);
+    }
+    const check = task.payload.safeParse(payload);
+    if (!check.success) {
+      throw new PgmillError("PGMILL_INVALID_PAYLOAD", `payload for task '${name}':\n${z.prettifyError(check.error)}`);
+    }
+    return utils.addJob(name as string, payload as unknown, {
+      runAt: options.runAt,
+      priority: options.priority,
+      maxAttempts: options.maxAttempts ?? task.maxAttempts,
+      jobKey: options.jobKey,
+      jobKeyMode: options.jobKeyMode,
+      queueName: options.queue,
+      flags: options.flags,
+    });
+  };
+}

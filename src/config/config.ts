@@ -1,0 +1,64 @@
+import path from "node:path";
+import { PgmillProblemsError } from "../errors.js";
+import { LOG_LEVELS, PAYLOAD_MODES, settingsSchema, type SettingName } from "./schema.js";
+import { flagFor } from "./flags.js";
+
+export type PayloadMode = (typeof PAYLOAD_MODES)[number];
+
+/** The daemon's settings: validated once, then frozen. */
+export interface Config {
+  readonly databaseUrl: string | undefined;
+  readonly concurrency: number;
+  readonly crontabPath: string;
+  readonly httpPort: number;
+  readonly shutdownTimeoutMs: number;
+  readonly dataDir: string;
+  readonly embeddedPort: number;
+  readonly historyPayload: PayloadMode;
+  readonly logPayloads: boolean;
+  readonly ledgerBatchSize: number;
+  readonly sweepIntervalMs: number;
+  readonly logLevel: (typeof LOG_LEVELS)[number];
+}
+
+type Source = Readonly<Record<string, string | undefined>>;
+
+/**
+ * Builds the config from the environment with command-line overrides on top.
+ * This is the one place that reads `process.env`; everything else is handed a
+ * `Config`. All problems are reported together, each by variable and flag name.
+ */
+export function loadConfig(overrides: Partial<Record<SettingName, string>> = {}, env: Source = process.env): Config {
+  const raw: Record<string, string> = {};
+  for (const name of Object.keys(settingsSchema.shape) as SettingName[]) {
+    const value = overrides[name] ?? env[name];
+    // An empty variable means "unset", as in most shells' `FOO= cmd`.
+    if (value !== undefined && value !== "") raw[name] = value;
+  }
+  const parsed = settingsSchema.safeParse(raw);
+  if (!parsed.success) {
+    const problems = parsed.error.issues.map((issue) => {
+      const name = String(issue.path[0]) as SettingName;
+      const flag = flagFor(name);
+      const where = flag ? `${name} (${flag})` : name;
+      const given = raw[name] === undefined ? "" : ` (got ${JSON.stringify(raw[name])})`;
+      return `${where}: ${issue.message}${given}`;
+    });
+    throw new PgmillProblemsError("PGMILL_INVALID_CONFIG", "Invalid configuration:", problems);
+  }
+  const s = parsed.data;
+  return Object.freeze({
+    databaseUrl: s.DATABASE_URL,
+    concurrency: s.PGMILL_CONCURRENCY,
+    crontabPath: path.resolve(s.PGMILL_CRONTAB),
+    httpPort: s.PGMILL_HTTP_PORT,
+    shutdownTimeoutMs: Math.round(s.PGMILL_SHUTDOWN_TIMEOUT * 1000),
+    dataDir: path.resolve(s.PGMILL_DATA_DIR),
+    embeddedPort: s.PGMILL_EMBEDDED_PORT,
+    historyPayload: s.PGMILL_HISTORY_PAYLOAD,
+    logPayloads: s.PGMILL_LOG_PAYLOADS,
+    ledgerBatchSize: s.PGMILL_LEDGER_BATCH_SIZE,
+    sweepIntervalMs: Math.round(s.PGMILL_SWEEP_INTERVAL * 1000),
+    logLevel: s.LOG_LEVEL,
+  });
+}

@@ -1,0 +1,33 @@
+import { z } from "zod";
+
+export const LOG_LEVELS = ["fatal", "error", "warn", "info", "debug", "trace", "silent"] as const;
+export const PAYLOAD_MODES = ["stored", "redacted", "omitted"] as const;
+
+const positiveInt = (max: number) => z.coerce.number().int().min(1).max(max);
+const port = z.coerce.number().int().min(0).max(65535);
+const seconds = z.coerce.number().min(0).max(86_400);
+
+/**
+ * Every setting, keyed by its environment variable. Command-line flags map onto
+ * the same keys (see `flags.ts`), so both are validated by this one schema.
+ */
+export const settingsSchema = z.object({
+  DATABASE_URL: z
+    .string()
+    .regex(/^postgres(ql)?:\/\//, "expected a postgres:// or postgresql:// connection string")
+    .optional(),
+  PGMILL_CONCURRENCY: positiveInt(1000).default(32),
+  PGMILL_CRONTAB: z.string().min(1).default("./crontab"),
+  PGMILL_HTTP_PORT: port.default(8080),
+  PGMILL_SHUTDOWN_TIMEOUT: seconds.default(30),
+  PGMILL_DATA_DIR: z.string().min(1).default("./.pgmill"),
+  PGMILL_EMBEDDED_PORT: port.default(54329),
+  PGMILL_HISTORY_PAYLOAD: z.enum(PAYLOAD_MODES).default("stored"),
+  PGMILL_LOG_PAYLOADS: z.stringbool().default(false),
+  PGMILL_LEDGER_BATCH_SIZE: positiveInt(10_000).default(500),
+  PGMILL_SWEEP_INTERVAL: seconds.min(1).default(60),
+  LOG_LEVEL: z.enum(LOG_LEVELS).default("info"),
+});
+
+export type RawSettings = z.input<typeof settingsSchema>;
+export type SettingName = keyof typeof settingsSchema.shape;

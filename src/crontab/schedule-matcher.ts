@@ -1,0 +1,93 @@
+import { MINUTE, Zone } from "./zone.js";
+
+/** graphile-worker's digest of a minute: its UTC fields. */
+export interface MinuteDigest {
+  min: number;
+  hour: number;
+  date: number;
+  month: number;
+  dow: number;
+}
+export type DigestMatcher = (digest: MinuteDigest) => boolean;
+
+export function digestOf(utcFields: Date): MinuteDigest {
+  return {
+    min: utcFields.getUTCMinutes(),
+    hour: utcFields.getUTCHours(),
+    date: utcFields.getUTCDate(),
+    month: utcFields.getUTCMonth() + 1,
+    dow: utcFields.getUTCDay(),
+  };
+}
+
+/** Does a crontab line fire at this instant (ms, on a minute)? */
+export type InstantMatcher = (instant: number) => boolean;
+
+/** A UTC line: graphile-worker's own matcher on the UTC fields. */
+export function utcMatcher(match: DigestMatcher): InstantMatcher {
+  return (instant) => match(digestOf(new Date(instant)));
+}
+
+/**
+ * A line with `?tz=Area/City`, matched on that zone's wall clock. Across DST
+ * changes it behaves like Vixie cron, which is what people expect:
+ * - lines that run at fixed times (no `*` in the minute or hour field) fire
+ *   once in a repeated hour (at its first occurrence), and a time skipped by
+ *   a spring-forward runs at the first minute after the jump;
+ * - lines that run hourly or more often (`*` in minute or hour) follow the
+ *   wall clock: they fire in both copies of a repeated hour and simply have no
+ *   runs in a skipped one.
+ */
+export function zonedMatcher(match: DigestMatcher, zone: Zone, fixedTime: boolean): InstantMatcher {
+  return (instant) => {
+    const offset = zone.offsetMinutes(instant);
+    if (!fixedTime) return match(digestOf(zone.wallClock(instant)));
+
+    // Repeated hour: has this wall time already happened `delta` minutes ago?
+    const delta = zone.offsetMinutes(instant - 3 * 60 * MINUTE) - offset;
+    if (delta > 0 && zone.offsetMinutes(instant - delta * MINUTE) - offset === delta) return false;
+
+    if (match(digestOf(zone.wallClock(instant)))) return true;
+
+    // First minute after a jump forward: also run what the jump skipped.
+    const jump = offset - zone.offsetMinutes(instant - MINUTE);
+    for (let skipped = 1; skipped <= jump; skipped++) {
+      if (match(digestOf(new Date(instant + (offset - skipped) * MINUTE)))) return true;
+    }
+    return false;
+  };
+}
+
+/**
+ * graphile-worker hands a matcher only the UTC month, day, hour and minute; the
+ * year is the one that puts that minute nearest `now` (cron looks at the
+ * current minute, or back over a backfill window, never a year away).
+ */
+export function instantOfDigest(digest: MinuteDigest, now: number): number | null {
+  const year = new Date(now).getUTCFullYear();
+  let best: number | null = null;
+  for (const y of [year - 1, year, year + 1]) {
+    const instant = Date.UTC(y, digest.month - 1, digest.date, digest.hour, digest.min);
+    if (new Date(instant).getUTCDate() !== digest.date) continue; // 29 February in a common year
+    if (best === null || Math.abs(instant - now) < Math.abs(best - now)) best = instant;
+  }
+  return best;
+}
+
+/** Adapts an instant matcher to the digest matcher graphile-worker calls. */
+export function asDigestMatcher(matcher: InstantMatcher, clock: () => number = Date.now): DigestMatcher {
+  return (digest) => {
+    const instant = instantOfDigest(digest, clock());
+    return instant !== null && matcher(instant);
+  };
+}
+
+/** The next `count` instants at or after `from` when the line fires (searching up to `horizonDays`). */
+export function nextRuns(matcher: InstantMatcher, from: number, count: number, horizonDays = 5 * 366): Date[] {
+  const runs: Date[] = [];
+  const end = from + horizonDays * 24 * 60 * MINUTE;
+  for (let t = Math.ceil(from / MINUTE) * MINUTE; t <= end && runs.length < count; t += MINUTE) {
+    if (matcher(t)) runs.push(new Date(t));
+  }
+  return runs;
+}

@@ -1,0 +1,218 @@
+import { randomUUID } from "node:crypto";
+import type { JobHelpers, Task, TaskList } from "graphile-worker";
+import type { Config } from "../config/config.js";
+import type { Logger } from "../logging/logger.js";
+import type { Ledger } from "../ledger/ledger.js";
+import { payloadForHistory, type DeadLetterRecord } from "../ledger/entry.js";
+import type { AnyTask, JobInfo } from "../tasks/define-task.js";
+import {
+  AttemptTimeoutError,
+  PayloadInvalidError,
+  RETRYING_STATUSES,
+  classify,
+  type AttemptOutcome,
+} from "./attempt-outcome.js";
+
+interface InFlight {
+  readonly job: JobHelpers["job"];
+  readonly queue: string | null;
+  readonly startedAt: Date;
+  readonly started: number;
+  readonly abort: AbortController;
+  /** Set once a history row exists for this attempt, so it is written once. */
+  recorded: boolean;
+}
+
+export interface AttemptEvents {
+  onStart?(task: string): void;
+  onFinish?(task: string, status: string, seconds: number): void;
+}
+
+/**
+ * Runs attempts for graphile-worker and keeps the ledger: every attempt's
+ * history row is durable before the job is completed (handler returned, or the
+ * job moved to dead letters) or failed (thrown, so graphile-worker retries it
+ * with its exponential backoff).
+ */
+export class AttemptRunner {
+  private readonly inFlight = new Set<InFlight>();
+
+  constructor(
+    private readonly deps: {
+      readonly ledger: Ledger;
+      readonly logger: Logger;
+      readonly daemonId: string;
+      readonly config: Pick<Config, "historyPayload" | "logPayloads">;
+      readonly events?: AttemptEvents;
+    },
+  ) {}
+
+  get runningCount(): number {
+    return this.inFlight.size;
+  }
+
+  taskList(tasks: Readonly<Record<string, AnyTask>>): TaskList {
+    const list: Record<string, Task> = {};
+    for (const [name, task] of Object.entries(tasks)) {
+      list[name] = (payload, helpers) => this.run(task, payload, helpers);
+    }
+    return list;
+  }
+
+  /** Second-signal shutdown: abort every handler now. */
+  abortAll(reason: string): void {
+    for (const attempt of this.inFlight) attempt.abort.abort(new Error(reason));
+  }
+
+  /**
+   * Before graphile-worker force-releases the jobs still running at shutdown:
+   * write their history rows now (the process is about to exit), as failed, or
+   * dead with a dead letter if it was their last attempt.
+   */
+  async recordAbandoned(reason: string): Promise<number> {
+    const writes: Promise<void>[] = [];
+    for (const attempt of this.inFlight) {
+      if (attempt.recorded) continue;
+      attempt.recorded = true;
+      const outcome = classify({ error: new Error(reason) }, null, attempt.job.attempts >= attempt.job.max_attempts);
+      writes.push(this.record(attempt, outcome));
+    }
+    await Promise.allSettled(writes);
+    return writes.length;
+  }
+
+  private async run(task: AnyTask, rawPayload: unknown, helpers: JobHelpers): Promise<void> {
+    const { job } = helpers;
+    const queue = await helpers.getQueueName();
+    const abort = new AbortController();
+    const attempt: InFlight = { job, queue, startedAt: new Date(), started: performance.now(), abort, recorded: false };
+    this.inFlight.add(attempt);
+    this.deps.events?.onStart?.(task.name);
+    try {
+      const outcome = await this.execute(task, rawPayload, helpers, attempt);
+      // Abandoned at shutdown and already recorded; graphile-worker released it.
+      if (attempt.recorded) throw new Error("attempt abandoned at shutdown");
+      attempt.recorded = true;
+      await this.record(attempt, outcome);
+      // Thrown => graphile-worker fails the job and schedules the retry.
+      if (RETRYING_STATUSES.has(outcome.status) && "error" in outcome) throw outcome.error;
+    } finally {
+      this.inFlight.delete(attempt);
+    }
+  }
+
+  private async execute(task: AnyTask, rawPayload: unknown, helpers: JobHelpers, attempt: InFlight): Promise<AttemptOutcome> {
+    const { job } = helpers;
+    const isLastAttempt = job.attempts >= job.max_attempts;
+    const { payload, cron } = splitCronMetadata(rawPayload);
+    const parsed = task.payload.safeParse(payload);
+    if (!parsed.success) {
+      return { status: "dead", reason: "invalid_payload", error: new PayloadInvalidError(task.name, parsed.error.issues) };
+    }
+    const signals = [helpers.abortSignal, attempt.abort.signal];
+    const timeout = task.timeout ? AbortSignal.timeout(task.timeout) : null;
+    if (timeout) signals.push(timeout);
+    const info: JobInfo = {
+      id: job.id,
+      task: task.name,
+      queue: attempt.queue,
+      key: job.key,
+      attempt: job.attempts,
+      maxAttempts: job.max_attempts,
+      priority: job.priority,
+      runAt: job.run_at,
+      createdAt: job.created_at,
+      cron,
+    };
+    const logger = this.deps.logger.child({ task: task.name, jobId: job.id, attempt: job.attempts });
+    let thrown: { error: unknown } | null = null;
+    try {
+      // Awaited to the end even after an abort: the pool slot stays taken until
+      // the handler has settled, so the concurrency bound holds.
+      await task.handler(parsed.data, { signal: AbortSignal.any(signals), logger, job: info });
+    } catch (error) {
+      thrown = { error };
+    }
+    const timedOut = timeout?.aborted ? new AttemptTimeoutError(task.timeout!, thrown?.error) : null;
+    if (thrown && !timedOut && helpers.abortSignal.aborted) {
+      thrown = { error: new Error("interrupted: the daemon shut down and the drain budget ran out", { cause: thrown.error }) };
+    }
+    return classify(thrown, timedOut, isLastAttempt);
+  }
+
+  private async record(attempt: InFlight, outcome: AttemptOutcome): Promise<void> {
+    const { job } = attempt;
+    const finishedAt = new Date();
+    const durationMs = performance.now() - attempt.started;
+    const error = "error" in outcome ? { message: outcome.error.message, stack: outcome.error.stack ?? null } : null;
+    const deadLetter: DeadLetterRecord | undefined =
+      outcome.status === "dead"
+        ? {
+            jobId: job.id,
+            jobRevision: job.revision,
+            task: job.task_identifier,
+            payload: job.payload,
+            queue: attempt.queue,
+            priority: job.priority,
+            jobKey: job.key,
+            flags: job.flags ? Object.keys(job.flags) : null,
+            attempts: job.attempts,
+            maxAttempts: job.max_attempts,
+            jobCreatedAt: job.created_at,
+            reason: outcome.reason,
+            daemonId: this.deps.daemonId,
+          }
+        : undefined;
+    await this.deps.ledger.write({
+      run: {
+        id: randomUUID(),
+        jobId: job.id,
+        task: job.task_identifier,
+        queue: attempt.queue,
+        jobKey: job.key,
+        attempt: job.attempts,
+        maxAttempts: job.max_attempts,
+        status: outcome.status,
+        error,
+        startedAt: attempt.startedAt,
+        finishedAt,
+        durationMs,
+        daemonId: this.deps.daemonId,
+        payload: payloadForHistory(this.deps.config.historyPayload, job.payload),
+      },
+      ...(deadLetter ? { deadLetter } : {}),
+    });
+    this.deps.events?.onFinish?.(job.task_identifier, outcome.status, durationMs / 1000);
+    this.logOutcome(attempt, outcome, durationMs);
+  }
+
+  private logOutcome(attempt: InFlight, outcome: AttemptOutcome, durationMs: number): void {
+    const { job } = attempt;
+    const fields = {
+      task: job.task_identifier,
+      jobId: job.id,
+      attempt: job.attempts,
+      maxAttempts: job.max_attempts,
+      status: outcome.status,
+      durationMs: Math.round(durationMs * 1000) / 1000,
+      ...("reason" in outcome ? { deadLetterReason: outcome.reason } : {}),
+      ...("error" in outcome ? { error: outcome.error.message } : {}),
+      ...(this.deps.config.logPayloads ? { payload: job.payload } : {}),
+    };
+    if (outcome.status === "succeeded") this.deps.logger.info(fields, "attempt succeeded");
+    else if (outcome.status === "dead") this.deps.logger.error(fields, "job moved to dead letters");
+    else this.deps.logger.warn(fields, `attempt ${outcome.status.replace("_", " ")}; will retry`);
+  }
+}
+
+/**
+ * graphile-worker's cron adds `_cron: { ts, backfilled }` to the payload; it is
+ * metadata, not input, so handlers get it as `job.cron` and schemas never see it.
+ */
+function splitCronMetadata(raw: unknown): { payload: unknown; cron: JobInfo["cron"] } {
+  if (!raw || typeof raw !== "object" || Array.isArray(raw) || !("_cron" in raw)) return { payload: raw, cron: null };
+  const { _cron, ...payload } = raw as { _cron: unknown };
+  const meta = _cron as { ts?: unknown; backfilled?: unknown } | null;
+  const cron = meta && typeof meta.ts === "string" ? { ts: meta.ts, backfilled: meta.backfilled === true } : null;
+  return { payload, cron };
+}

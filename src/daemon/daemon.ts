@@ -1,0 +1,169 @@
+import { EventEmitter } from "node:events";
+import type { Config } from "../config/config.js";
+import { CrontabSchedule } from "../crontab/crontab-schedule.js";
+import { resolveDatabase, type DatabaseTarget } from "../db/connect.js";
+import { openDatabase, type DatabaseHandle } from "../db/database.js";
+import { migrate } from "../db/migrate.js";
+import { sweepDeadLetters } from "../dead-letters/sweep.js";
+import { Ledger } from "../ledger/ledger.js";
+import type { Logger } from "../logging/logger.js";
+import type { AnyTask } from "../tasks/define-task.js";
+import { settlesWithin } from "../async/settles-within.js";
+import { AttemptRunner } from "./attempt-runner.js";
+import { newDaemonId } from "./daemon-id.js";
+import { connectionBudget, engineOptions } from "./engine-options.js";
+import { PoolSupervisor } from "./pool-supervisor.js";
+
+export type DaemonState = "starting" | "running" | "draining" | "stopped";
+
+/** After the drain budget the signal aborts; handlers get this long to settle before their jobs are released. */
+const ABORT_GRACE_MS = 5_000;
+const LEDGER_CLOSE_MS = 10_000;
+
+/**
+ * One pgmill daemon: migrates, loads the crontab, runs the supervised worker
+ * pool with the ledger, sweeps half-done dead-letter moves, and shuts down in
+ * order: stop cron and fetching, drain, abort, release, flush, close.
+ */
+export class Daemon {
+  readonly events = new EventEmitter<{ state: [DaemonState] }>();
+  private stateNow: DaemonState = "starting";
+  private sweepTimer: NodeJS.Timeout | null = null;
+  private stopping: Promise<void> | null = null;
+
+  private constructor(
+    readonly id: string,
+    readonly config: Config,
+    private readonly logger: Logger,
+    readonly target: DatabaseTarget,
+    readonly database: DatabaseHandle,
+    readonly ledger: Ledger,
+    readonly crontab: CrontabSchedule,
+    readonly attempts: AttemptRunner,
+    readonly pool: PoolSupervisor,
+  ) {}
+
+  static async start(config: Config, logger: Logger, tasks: Readonly<Record<string, AnyTask>>): Promise<Daemon> {
+    const target = await resolveDatabase(config, logger);
+    const database = openDatabase(target.connectionString, {
+      maxConnections: connectionBudget(config.concurrency),
+      onError: (error) => logger.warn({ err: error }, "idle database connection lost"),
+    });
+    try {
+      await migrate(database.db, database.pool, logger);
+      const crontab = new CrontabSchedule(config.crontabPath, tasks, logger);
+      await crontab.load();
+      const daemon = Daemon.assemble(config, logger, target, database, crontab, tasks);
+      await daemon.run();
+      return daemon;
+    } catch (error) {
+      await database.close().catch(() => undefined);
+      await target.embedded?.stop().catch(() => undefined);
+      throw error;
+    }
+  }
+
+  private static assemble(
+    config: Config,
+    logger: Logger,
+    target: DatabaseTarget,
+    database: DatabaseHandle,
+    crontab: CrontabSchedule,
+    tasks: Readonly<Record<string, AnyTask>>,
+  ): Daemon {
+    const id = newDaemonId();
+    const ledger = new Ledger(database.db, { batchSize: config.ledgerBatchSize, logger });
+    const attempts = new AttemptRunner({ ledger, logger, daemonId: id, config });
+    const taskList = attempts.taskList(tasks);
+    const pool = new PoolSupervisor(
+      (events) => engineOptions({ config, pgPool: database.pool, taskList, cronItems: crontab.items, events, logger }),
+      logger,
+    );
+    return new Daemon(id, config, logger, target, database, ledger, crontab, attempts, pool);
+  }
+
+  get state(): DaemonState {
+    return this.stateNow;
+  }
+
+  /** SIGHUP: re-read the crontab (an invalid file is rejected, the old schedule kept). */
+  reloadCrontab(): Promise<boolean> {
+    return this.crontab.reload();
+  }
+
+  /** Graceful shutdown; safe to call more than once. */
+  shutdown(): Promise<void> {
+    this.stopping ??= this.drainAndClose();
+    return this.stopping;
+  }
+
+  /** A second signal: abort every handler now, record and release their jobs, flush, close. */
+  async forceShutdown(): Promise<void> {
+    this.setState("draining");
+    this.attempts.abortAll("forced shutdown");
+    await this.releaseAbandoned();
+    await this.close();
+  }
+
+  private async run(): Promise<void> {
+    await this.sweep();
+    this.crontab.watch();
+    await this.pool.start();
+    this.sweepTimer = setInterval(() => void this.sweep(), this.config.sweepIntervalMs);
+    this.sweepTimer.unref();
+    this.setState("running");
+    this.logger.info(
+      { daemonId: this.id, concurrency: this.config.concurrency, crontab: this.config.crontabPath },
+      "pgmill daemon running",
+    );
+  }
+
+  private async drainAndClose(): Promise<void> {
+    this.setState("draining");
+    this.logger.info(
+      { running: this.attempts.runningCount, drainBudgetMs: this.config.shutdownTimeoutMs },
+      "shutting down: cron and fetching stopped, draining running jobs",
+    );
+    this.stopBackgroundWork();
+    const drained = await settlesWithin(this.pool.stop(), this.config.shutdownTimeoutMs + ABORT_GRACE_MS);
+    if (!drained) await this.releaseAbandoned();
+    await this.close();
+  }
+
+  /** Records the attempts still running, then has graphile-worker release their jobs. */
+  private async releaseAbandoned(): Promise<void> {
+    this.stopBackgroundWork();
+    const count = await this.attempts.recordAbandoned("abandoned: the daemon shut down before the attempt finished");
+    if (count) this.logger.warn({ jobs: count }, "releasing jobs whose handlers did not settle");
+    await this.pool.kill();
+  }
+
+  private async close(): Promise<void> {
+    await this.ledger.close(LEDGER_CLOSE_MS);
+    await this.database.close().catch((error) => this.logger.warn({ err: error }, "closing the database pool failed"));
+    await this.target.embedded?.stop();
+    this.setState("stopped");
+    this.logger.info({ daemonId: this.id }, "pgmill daemon stopped");
+  }
+
+  private stopBackgroundWork(): void {
+    this.crontab.stop();
+    if (this.sweepTimer) clearInterval(this.sweepTimer);
+    this.sweepTimer = null;
+  }
+
+  private async sweep(): Promise<void> {
+    try {
+      const { moved, finished } = await sweepDeadLetters(this.database.db, this.id);
+      if (moved || finished) this.logger.info({ moved, finished }, "dead-letter sweep finished half-done moves");
+    } catch (error) {
+      this.logger.warn({ err: error }, "dead-letter sweep failed; will retry");
+    }
+  }
+
+  private setState(state: DaemonState): void {
+    if (this.stateNow === state) return;
+    this.stateNow = state;
+    this.events.emit("state", state);
+  }
+}

@@ -1,0 +1,55 @@
+import type { ParsedCronItem, RunnerOptions, TaskList, WorkerEvents } from "graphile-worker";
+import type pg from "pg";
+import type { Config } from "../config/config.js";
+import { graphileLogger } from "../logging/graphile-logger.js";
+import type { Logger } from "../logging/logger.js";
+
+/**
+ * graphile-worker's settings as pgmill runs it. Its defaults fetch and finish
+ * one job per round trip; with the local queue and batched complete/fail on,
+ * the same database serves many times the throughput (see bench/README.md).
+ */
+export function engineOptions(input: {
+  config: Pick<Config, "concurrency" | "shutdownTimeoutMs">;
+  pgPool: pg.Pool;
+  taskList: TaskList;
+  cronItems: ParsedCronItem[];
+  events: WorkerEvents;
+  logger: Logger;
+}): RunnerOptions {
+  const { concurrency, shutdownTimeoutMs } = input.config;
+  return {
+    pgPool: input.pgPool,
+    taskList: input.taskList,
+    parsedCronItems: input.cronItems,
+    events: input.events,
+    logger: graphileLogger(input.logger),
+    // pgmill owns SIGTERM/SIGINT: it drains, records and releases in its own order.
+    noHandleSignals: true,
+    preset: {
+      worker: {
+        concurrentJobs: concurrency,
+        pollInterval: 2_000,
+        localQueue: {
+          size: Math.max(2, concurrency * 2),
+          // Jobs locked into the local queue go back after this long idle.
+          ttl: 60_000,
+          refetchDelay: { durationMs: 100, threshold: 0 },
+        },
+        completeJobBatchDelay: 1,
+        failJobBatchDelay: 1,
+        // The drain budget: running jobs get this long before their signal aborts.
+        gracefulShutdownAbortTimeout: shutdownTimeoutMs,
+      },
+    },
+  };
+}
+
+/**
+ * Connections: graphile-worker's advice (at least 10, and more than the job
+ * concurrency, since handlers may query) plus a few for the ledger and sweeps.
+ * The pool opens them lazily and closes idle ones, so the bound is rarely met.
+ */
+export function connectionBudget(concurrency: number): number {
+  return Math.max(10, concurrency + 4);
+}

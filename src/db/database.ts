@@ -1,0 +1,40 @@
+import { Kysely, PostgresDialect } from "kysely";
+import pg from "pg";
+import type { Database } from "./schema.js";
+
+// bigint (int8) ids stay strings, as graphile-worker hands them out; counts are
+// cast in SQL where a number is wanted.
+
+export type Db = Kysely<Database>;
+
+export interface DatabaseHandle {
+  readonly pool: pg.Pool;
+  readonly db: Db;
+  close(): Promise<void>;
+}
+
+/**
+ * One pg pool shared by graphile-worker and pgmill's own queries, so the
+ * connection budget is a single number.
+ */
+export function openDatabase(
+  connectionString: string,
+  options: { maxConnections: number; applicationName?: string; onError?: (error: Error) => void },
+): DatabaseHandle {
+  const pool = new pg.Pool({
+    connectionString,
+    max: options.maxConnections,
+    application_name: options.applicationName ?? "pgmill",
+  });
+  // Errors of idle clients (a server restart) would otherwise crash the process;
+  // graphile-worker also expects each client to carry a handler.
+  pool.on("error", (error) => options.onError?.(error));
+  pool.on("connect", (client) => client.on("error", (error) => options.onError?.(error)));
+  const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
+  let closed: Promise<void> | undefined;
+  return {
+    pool,
+    db,
+    close: () => (closed ??= db.destroy()),
+  };
+}

@@ -1,0 +1,69 @@
+import { readdir, readFile } from "node:fs/promises";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import { runMigrations } from "graphile-worker";
+import { Migrator, sql, type Migration, type MigrationProvider } from "kysely";
+import type pg from "pg";
+import { graphileLogger } from "../logging/graphile-logger.js";
+import type { Logger } from "../logging/logger.js";
+import type { Db } from "./database.js";
+
+export const SQL_DIR = fileURLToPath(new URL("../../sql/", import.meta.url));
+
+/** Serialises migrations across every daemon starting at once. */
+const MIGRATION_LOCK = "pgmill:migrate";
+
+/** Our numbered, plain-SQL migrations, in order. Shipped files are never edited. */
+class SqlDirectoryProvider implements MigrationProvider {
+  async getMigrations(): Promise<Record<string, Migration>> {
+    const files = (await readdir(SQL_DIR)).filter((f) => /^\d{4}_[\w-]+\.sql$/.test(f)).sort();
+    const migrations: Record<string, Migration> = {};
+    for (const file of files) {
+      const text = await readFile(path.join(SQL_DIR, file), "utf8");
+      // A reviewed file from sql/, run as one simple-protocol batch.
+      migrations[file.replace(/\.sql$/, "")] = {
+        up: async (db) => {
+          await sql.raw(text).execute(db);
+        },
+      };
+    }
+    return migrations;
+  }
+}
+
+/** The name of the newest migration this build knows: what readiness expects. */
+export async function latestMigrationName(): Promise<string> {
+  const names = Object.keys(await new SqlDirectoryProvider().getMigrations());
+  return names[names.length - 1] ?? "";
+}
+
+/**
+ * graphile-worker's migrations, then ours, under one advisory lock so N daemons
+ * starting together apply each migration exactly once.
+ */
+export async function migrate(db: Db, pool: pg.Pool, logger: Logger): Promise<string[]> {
+  return db.connection().execute(async (lockConnection) => {
+    await sql`select pg_advisory_lock(hashtext(${MIGRATION_LOCK}))`.execute(lockConnection);
+    try {
+      await runMigrations({ pgPool: pool, logger: graphileLogger(logger) });
+      const migrator = new Migrator({
+        db,
+        provider: new SqlDirectoryProvider(),
+        migrationTableSchema: "pgmill",
+        migrationTableName: "migrations",
+        migrationLockTableName: "migrations_lock",
+      });
+      const { error, results = [] } = await migrator.migrateToLatest();
+      const failed = results.find((r) => r.status === "Error");
+      if (error || failed) {
+        const cause = error instanceof Error ? error.message : String(error);
+        throw new Error(`migration ${failed?.migrationName ?? "(setup)"} failed: ${cause}`);
+      }
+      const applied = results.map((r) => r.migrationName);
+      if (applied.length) logger.info({ applied }, "applied migrations");
+      return applied;
+    } finally {
+      await sql`select pg_advisory_unlock(hashtext(${MIGRATION_LOCK}))`.execute(lockConnection);
+    }
+  });
+}

@@ -1,0 +1,92 @@
+import type { ColumnType, Generated } from "kysely";
+
+/** Types of the tables and views pgmill reads and writes (see `sql/`). */
+
+export type RunStatus = "succeeded" | "failed" | "timed_out" | "dead" | "lost";
+export type DeadLetterReason = "max_attempts" | "permanent_error" | "invalid_payload" | "daemon_lost";
+
+type Json = ColumnType<unknown, string, string>;
+type Timestamp = ColumnType<Date, Date | string, Date | string>;
+
+export interface JobRunsTable {
+  id: string;
+  job_id: ColumnType<string, string | number, never>;
+  task: string;
+  queue: string | null;
+  job_key: string | null;
+  attempt: number;
+  max_attempts: number;
+  status: RunStatus;
+  error_message: string | null;
+  error_stack: string | null;
+  started_at: Timestamp;
+  finished_at: Timestamp;
+  duration_ms: number;
+  daemon_id: string;
+  payload: Json | null;
+}
+
+export interface DeadLettersTable {
+  id: Generated<string>;
+  job_id: ColumnType<string, string | number, never>;
+  job_revision: number;
+  task: string;
+  payload: Json;
+  queue: string | null;
+  priority: number;
+  job_key: string | null;
+  flags: string[] | null;
+  attempts: number;
+  max_attempts: number;
+  job_created_at: Timestamp | null;
+  reason: DeadLetterReason;
+  last_error: string | null;
+  last_error_stack: string | null;
+  died_at: Generated<Date>;
+  daemon_id: string | null;
+  retried_at: Date | null;
+  retried_as_job_id: string | null;
+}
+
+/** graphile-worker's public `jobs` view: read-only for us. */
+export interface GraphileJobsView {
+  id: string;
+  queue_name: string | null;
+  task_identifier: string;
+  priority: number;
+  run_at: Date;
+  attempts: number;
+  max_attempts: number;
+  last_error: string | null;
+  created_at: Date;
+  key: string | null;
+  locked_at: Date | null;
+  locked_by: string | null;
+  revision: number;
+  flags: Record<string, true> | null;
+}
+
+export interface TaskStatsView {
+  task: string;
+  runs: string;
+  succeeded: string;
+  failed: string;
+  success_rate: string;
+  p50_ms: number | null;
+  p95_ms: number | null;
+  last_success: Date | null;
+  last_failure: Date | null;
+}
+
+export interface KnownCrontabsView {
+  identifier: string;
+  known_since: Date;
+  last_execution: Date | null;
+}
+
+export interface Database {
+  "pgmill.job_runs": JobRunsTable;
+  "pgmill.dead_letters": DeadLettersTable;
+  "pgmill.task_stats": TaskStatsView;
+  "graphile_worker.jobs": GraphileJobsView;
+}

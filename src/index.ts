@@ -1,0 +1,7 @@
+/** pgmill's library surface: define tasks, enqueue jobs. */
+export { defineTask, taskRegistry, type JobInfo, type TaskContext, type TaskDefinition } from "./tasks/define-task.js";
+export { PermanentError } from "./tasks/permanent-error.js";
+export { tasks, type TaskName, type Tasks } from "./tasks/index.js";
+export { makeAddJob, type AddJob, type AddJobOptions } from "./client/add-job.js";
+export { createClient, type PgmillClient } from "./client/client.js";
+export { PgmillError, type PgmillErrorCode } from "./errors.js";

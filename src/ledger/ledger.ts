@@ -1,0 +1,185 @@
+import { settlesWithin } from "../async/settles-within.js";
+import type { Db } from "../db/database.js";
+import type { Logger } from "../logging/logger.js";
+import {
+  MAX_ERROR_MESSAGE_BYTES,
+  MAX_ERROR_STACK_BYTES,
+  storableText,
+  toJsonb,
+  type DeadLetterRecord,
+  type LedgerEntry,
+  type RunRecord,
+} from "./entry.js";
+
+interface Pending {
+  readonly entry: LedgerEntry;
+  readonly resolve: () => void;
+  readonly reject: (error: Error) => void;
+}
+
+export interface LedgerOptions {
+  readonly batchSize: number;
+  readonly logger: Logger;
+  /** Called after each committed batch (metrics). */
+  readonly onBatch?: (size: number, seconds: number) => void;
+}
+
+const RETRY_MIN_MS = 100;
+const RETRY_MAX_MS = 5_000;
+
+/**
+ * Writes history rows (and dead letters) with group commit: while one batch is
+ * committing, new entries queue up and go together in the next transaction.
+ * `write` resolves only once its entry is durable, which is what lets the
+ * daemon promise "history before completion". A failed commit is retried with
+ * backoff and never dropped; row ids make the retry idempotent.
+ */
+export class Ledger {
+  private queue: Pending[] = [];
+  private flushing: Promise<void> | null = null;
+  private closedWith: Error | null = null;
+
+  constructor(
+    private readonly db: Db,
+    private readonly options: LedgerOptions,
+  ) {}
+
+  get pendingCount(): number {
+    return this.queue.length;
+  }
+
+  write(entry: LedgerEntry): Promise<void> {
+    if (this.closedWith) return Promise.reject(this.closedWith);
+    return new Promise<void>((resolve, reject) => {
+      this.queue.push({ entry, resolve, reject });
+      // Entries written in the same tick share the first batch.
+      this.flushing ??= new Promise<void>((done) => setImmediate(done)).then(() => this.drain());
+    });
+  }
+
+  /** Waits until everything written so far is durable. */
+  async flush(): Promise<void> {
+    while (this.flushing) await this.flushing;
+  }
+
+  /**
+   * Flushes, giving up after `deadlineMs`: whatever could not be written is
+   * logged in full at error level (never silently lost) and its writers rejected.
+   */
+  async close(deadlineMs: number): Promise<void> {
+    const flushed = await settlesWithin(this.flush(), deadlineMs);
+    this.closedWith = new Error("ledger is closed");
+    if (!flushed) {
+      const lost = this.queue.splice(0);
+      this.options.logger.error(
+        { entries: lost.map((p) => p.entry) },
+        `ledger: ${lost.length} history rows could not be written before shutdown`,
+      );
+      for (const p of lost) p.reject(new Error("ledger closed before this entry was written"));
+    }
+  }
+
+  private async drain(): Promise<void> {
+    let failures = 0;
+    try {
+      while (this.queue.length && !this.closedWith) {
+        const batch = this.queue.slice(0, this.options.batchSize);
+        const started = performance.now();
+        try {
+          await this.commit(batch.map((p) => p.entry));
+        } catch (error) {
+          if (isDataError(error)) {
+            // Retrying cannot fix bad data, and a poison batch must not block
+            // every job behind it: say what was refused, in full, and move on.
+            this.queue.splice(0, batch.length);
+            this.options.logger.error(
+              { err: error, entries: batch.map((p) => p.entry) },
+              "ledger: the database refused these history rows",
+            );
+            for (const p of batch) p.reject(error as Error);
+            continue;
+          }
+          failures++;
+          const delay = Math.min(RETRY_MAX_MS, RETRY_MIN_MS * 2 ** (failures - 1));
+          this.options.logger.warn(
+            { err: error, rows: batch.length, retryInMs: delay },
+            "ledger: batch commit failed; retrying",
+          );
+          await new Promise((r) => setTimeout(r, delay));
+          continue;
+        }
+        failures = 0;
+        this.queue.splice(0, batch.length);
+        this.options.onBatch?.(batch.length, (performance.now() - started) / 1000);
+        for (const p of batch) p.resolve();
+      }
+    } finally {
+      this.flushing = null;
+    }
+  }
+
+  private async commit(entries: LedgerEntry[]): Promise<void> {
+    const deadLetters = entries.flatMap((e) => (e.deadLetter ? [e.deadLetter] : []));
+    await this.db.transaction().execute(async (trx) => {
+      await trx
+        .insertInto("pgmill.job_runs")
+        .values(entries.map((e) => runRow(e.run)))
+        .onConflict((oc) => oc.column("id").doNothing())
+        .execute();
+      if (deadLetters.length) {
+        const lastErrors = new Map(entries.filter((e) => e.deadLetter).map((e) => [e.deadLetter!.jobId, e.run.error]));
+        await trx
+          .insertInto("pgmill.dead_letters")
+          .values(deadLetters.map((d) => deadLetterRow(d, lastErrors.get(d.jobId) ?? null)))
+          .onConflict((oc) => oc.column("job_id").doNothing())
+          .execute();
+      }
+    });
+  }
+}
+
+function runRow(run: RunRecord) {
+  return {
+    id: run.id,
+    job_id: run.jobId,
+    task: run.task,
+    queue: run.queue,
+    job_key: run.jobKey,
+    attempt: run.attempt,
+    max_attempts: run.maxAttempts,
+    status: run.status,
+    error_message: run.error ? storableText(run.error.message, MAX_ERROR_MESSAGE_BYTES) : null,
+    error_stack: run.error?.stack ? storableText(run.error.stack, MAX_ERROR_STACK_BYTES) : null,
+    started_at: run.startedAt,
+    finished_at: run.finishedAt,
+    duration_ms: run.durationMs,
+    daemon_id: run.daemonId,
+    payload: run.payload === null || run.payload === undefined ? null : toJsonb(run.payload),
+  };
+}
+
+function deadLetterRow(dl: DeadLetterRecord, lastError: RunRecord["error"]) {
+  return {
+    job_id: dl.jobId,
+    job_revision: dl.jobRevision,
+    task: dl.task,
+    payload: toJsonb(dl.payload ?? null),
+    queue: dl.queue,
+    priority: dl.priority,
+    job_key: dl.jobKey,
+    flags: dl.flags,
+    attempts: dl.attempts,
+    max_attempts: dl.maxAttempts,
+    job_created_at: dl.jobCreatedAt,
+    reason: dl.reason,
+    last_error: lastError ? storableText(lastError.message, MAX_ERROR_MESSAGE_BYTES) : null,
+    last_error_stack: lastError?.stack ? storableText(lastError.stack, MAX_ERROR_STACK_BYTES) : null,
+    daemon_id: dl.daemonId,
+  };
+}
+
+/** SQLSTATE classes 22 (data exception) and 23 (constraint violation): not transient. */
+function isDataError(error: unknown): boolean {
+  const code = (error as { code?: unknown } | null)?.code;
+  return typeof code === "string" && (code.startsWith("22") || code.startsWith("23"));
+}

@@ -1,0 +1,37 @@
+import { Logger as GraphileLogger, type LogLevel } from "graphile-worker";
+import type { Logger } from "./logger.js";
+
+/**
+ * Routes graphile-worker's own log lines into pino. Its per-job "completed" and
+ * connection chatter is `info` there; we log each attempt ourselves, so its info
+ * becomes our debug and only its warnings and errors stay loud.
+ */
+export function graphileLogger(logger: Logger): GraphileLogger {
+  const engine = logger.child({ component: "graphile-worker" });
+  return new GraphileLogger(() => (level: LogLevel, message: string, meta?: unknown) => {
+    const fields = meta && typeof meta === "object" ? { meta: summarise(meta) } : {};
+    // Job failures are logged by pgmill's attempt log line already.
+    if ((meta as { failure?: unknown } | undefined)?.failure === true) level = "debug" as LogLevel;
+    switch (level) {
+      case "error":
+        engine.error(fields, message);
+        break;
+      case "warning":
+        engine.warn(fields, message);
+        break;
+      default:
+        engine.debug(fields, message);
+    }
+  });
+}
+
+/** graphile-worker's meta can hold whole jobs (payloads included); keep ids only. */
+function summarise(meta: object): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const [key, value] of Object.entries(meta)) {
+    if (key === "error" && value instanceof Error) out.error = value.message;
+    else if (key === "job" && value && typeof value === "object" && "id" in value) out.jobId = value.id;
+    else if (typeof value === "string" || typeof value === "number" || typeof value === "boolean") out[key] = value;
+  }
+  return out;
+}
