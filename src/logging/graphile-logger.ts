@@ -10,18 +10,12 @@ export function graphileLogger(logger: Logger): GraphileLogger {
   const engine = logger.child({ component: "graphile-worker" });
   return new GraphileLogger(() => (level: LogLevel, message: string, meta?: unknown) => {
     const fields = meta && typeof meta === "object" ? { meta: summarise(meta) } : {};
-    // Job failures are logged by pgmill's attempt log line already.
-    if ((meta as { failure?: unknown } | undefined)?.failure === true) level = "debug" as LogLevel;
-    switch (level) {
-      case "error":
-        engine.error(fields, message);
-        break;
-      case "warning":
-        engine.warn(fields, message);
-        break;
-      default:
-        engine.debug(fields, message);
-    }
+    // Job failures are already in pgmill's own line for each attempt.
+    const isJobFailure = (meta as { failure?: unknown } | undefined)?.failure === true;
+    const severity: string = isJobFailure ? "debug" : level;
+    if (severity === "error") engine.error(fields, message);
+    else if (severity === "warning") engine.warn(fields, message);
+    else engine.debug(fields, message);
   });
 }
 

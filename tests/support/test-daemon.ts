@@ -1,0 +1,38 @@
+import { mkdtemp, writeFile } from "node:fs/promises";
+import os from "node:os";
+import path from "node:path";
+import { afterAll } from "vitest";
+import { loadConfig } from "../../src/config/config.js";
+import type { SettingName } from "../../src/config/schema.js";
+import { Daemon } from "../../src/daemon/daemon.js";
+import type { AnyTask } from "../../src/tasks/define-task.js";
+import { captureLogs, type CapturedLogs } from "./log-capture.js";
+import type { TestDatabase } from "./test-database.js";
+
+export interface TestDaemon {
+  readonly daemon: Daemon;
+  readonly logs: CapturedLogs;
+  readonly crontabPath: string;
+}
+
+/**
+ * A real Daemon in this process, on the file's test database, with its logs
+ * captured. Settings come only from `settings` (never this process's env).
+ */
+export async function startTestDaemon(
+  database: TestDatabase,
+  tasks: Readonly<Record<string, AnyTask>>,
+  options: { crontab?: string; settings?: Partial<Record<SettingName, string>> } = {},
+): Promise<TestDaemon> {
+  const dir = await mkdtemp(path.join(os.tmpdir(), "pgmill-daemon-"));
+  const crontabPath = path.join(dir, "crontab");
+  await writeFile(crontabPath, options.crontab ?? "");
+  const config = loadConfig(
+    { DATABASE_URL: database.url, PGMILL_CRONTAB: crontabPath, PGMILL_CONCURRENCY: "4", ...options.settings },
+    {},
+  );
+  const logs = captureLogs();
+  const daemon = await Daemon.start(config, logs.logger, tasks);
+  afterAll(() => daemon.shutdown());
+  return { daemon, logs, crontabPath };
+}
