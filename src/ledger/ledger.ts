@@ -89,14 +89,10 @@ export class Ledger {
           await this.commit(batch.map((p) => p.entry));
         } catch (error) {
           if (isDataError(error)) {
-            // Retrying cannot fix bad data, and a poison batch must not block
-            // every job behind it: say what was refused, in full, and move on.
+            // Retrying cannot fix bad data, and one poison entry must not hold
+            // up the rest: write them one by one and refuse only the bad ones.
             this.queue.splice(0, batch.length);
-            this.options.logger.error(
-              { err: error, entries: batch.map((p) => p.entry) },
-              "ledger: the database refused these history rows",
-            );
-            for (const p of batch) p.reject(error as Error);
+            await this.commitEachAlone(batch);
             continue;
           }
           failures++;
@@ -115,6 +111,18 @@ export class Ledger {
       }
     } finally {
       this.flushing = null;
+    }
+  }
+
+  private async commitEachAlone(batch: Pending[]): Promise<void> {
+    for (const pending of batch) {
+      try {
+        await this.commit([pending.entry]);
+        pending.resolve();
+      } catch (error) {
+        this.options.logger.error({ err: error, entry: pending.entry }, "ledger: the database refused this history row");
+        pending.reject(error as Error);
+      }
     }
   }
 

@@ -1,0 +1,87 @@
+import { randomUUID } from "node:crypto";
+import { pino } from "pino";
+import { beforeAll, describe, expect, it } from "vitest";
+import type { LedgerEntry } from "../../src/ledger/entry.js";
+import { Ledger } from "../../src/ledger/ledger.js";
+import { createTestDatabase, type TestDatabase } from "../support/test-database.js";
+
+let db: TestDatabase;
+beforeAll(async () => {
+  db = await createTestDatabase();
+});
+
+function entry(jobId: number, overrides: Partial<LedgerEntry["run"]> = {}): LedgerEntry {
+  const now = new Date();
+  return {
+    run: {
+      id: randomUUID(),
+      jobId: String(jobId),
+      task: "ledger-test",
+      queue: null,
+      jobKey: null,
+      attempt: 1,
+      maxAttempts: 3,
+      status: "succeeded",
+      error: null,
+      startedAt: now,
+      finishedAt: now,
+      durationMs: 1,
+      daemonId: "test",
+      payload: { jobId },
+      ...overrides,
+    },
+  };
+}
+
+const countRows = async () =>
+  Number((await db.handle.db.selectFrom("pgmill.job_runs").select((eb) => eb.fn.countAll().as("n")).executeTakeFirstOrThrow()).n);
+
+describe("ledger", () => {
+  it("group-commits concurrent writes into a few transactions, each write resolving once durable", async () => {
+    const batches: number[] = [];
+    const ledger = new Ledger(db.handle.db, { batchSize: 100, logger: pino({ level: "silent" }), onBatch: (n) => batches.push(n) });
+    const before = await countRows();
+    await Promise.all(Array.from({ length: 250 }, (_, i) => ledger.write(entry(i))));
+    expect(await countRows()).toBe(before + 250);
+    expect(batches.reduce((a, b) => a + b, 0)).toBe(250);
+    expect(Math.max(...batches)).toBeLessThanOrEqual(100);
+    expect(batches.length).toBeLessThanOrEqual(5);
+  });
+
+  it("writes a retried entry once (ids make commits idempotent)", async () => {
+    const ledger = new Ledger(db.handle.db, { batchSize: 10, logger: pino({ level: "silent" }) });
+    const once = entry(900);
+    await ledger.write(once);
+    await ledger.write(once);
+    const rows = await db.handle.db.selectFrom("pgmill.job_runs").select("id").where("job_id", "=", "900").execute();
+    expect(rows).toHaveLength(1);
+  });
+
+  it("refuses only the entry the database rejects, and writes the rest of its batch", async () => {
+    const ledger = new Ledger(db.handle.db, { batchSize: 50, logger: pino({ level: "silent" }) });
+    const poison = entry(1001, { attempt: 0 }); // violates attempt >= 1
+    const results = await Promise.allSettled([ledger.write(entry(1000)), ledger.write(poison), ledger.write(entry(1002))]);
+    expect(results.map((r) => r.status)).toEqual(["fulfilled", "rejected", "fulfilled"]);
+    const ids = await db.handle.db.selectFrom("pgmill.job_runs").select("job_id").where("job_id", "in", ["1000", "1001", "1002"]).execute();
+    expect(ids.map((r) => r.job_id).sort()).toEqual(["1000", "1002"]);
+  });
+
+  it("stores payloads and errors Postgres text cannot hold (NUL) and bounds error sizes", async () => {
+    const ledger = new Ledger(db.handle.db, { batchSize: 10, logger: pino({ level: "silent" }) });
+    const huge = "x".repeat(100_000);
+    await ledger.write(entry(1100, { status: "failed", error: { message: `bad\u0000byte ${huge}`, stack: huge }, payload: { s: "a\u0000b" } }));
+    const row = await db.handle.db.selectFrom("pgmill.job_runs").selectAll().where("job_id", "=", "1100").executeTakeFirstOrThrow();
+    expect(row.payload).toEqual({ s: "a\uFFFDb" });
+    expect(Buffer.byteLength(row.error_message!)).toBeLessThanOrEqual(8192);
+    expect(Buffer.byteLength(row.error_stack!)).toBeLessThanOrEqual(16384);
+    expect(row.error_message!.startsWith("bad\uFFFDbyte")).toBe(true);
+  });
+
+  it("flushes on close, then refuses new writes", async () => {
+    const ledger = new Ledger(db.handle.db, { batchSize: 10, logger: pino({ level: "silent" }) });
+    const pending = ledger.write(entry(1200));
+    await ledger.close(5_000);
+    await expect(pending).resolves.toBeUndefined();
+    await expect(ledger.write(entry(1201))).rejects.toThrow(/closed/);
+  });
+});

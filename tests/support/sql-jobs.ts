@@ -1,0 +1,37 @@
+import { sql } from "kysely";
+import type { Db } from "../../src/db/database.js";
+
+/** Inserts a job the way an application's SQL would: graphile_worker.add_job. */
+export async function addJobWithSql(
+  db: Db,
+  task: string,
+  payload: unknown,
+  options: { maxAttempts?: number; jobKey?: string } = {},
+): Promise<string> {
+  const { rows } = await sql<{ id: string }>`
+    select (graphile_worker.add_job(
+      ${task},
+      ${JSON.stringify(payload)}::json,
+      max_attempts => ${options.maxAttempts ?? null}::int,
+      job_key => ${options.jobKey ?? null}::text
+    )).id as id
+  `.execute(db);
+  return rows[0]!.id;
+}
+
+/** Makes a job due now (skipping graphile-worker's retry backoff) so retry tests stay quick. */
+export async function makeDueNow(db: Db, jobId: string): Promise<void> {
+  await sql`select graphile_worker.reschedule_jobs(array[${jobId}::bigint], run_at => now())`.execute(db);
+}
+
+export function runsOf(db: Db, jobId: string) {
+  return db.selectFrom("pgmill.job_runs").selectAll().where("job_id", "=", jobId).orderBy("attempt").execute();
+}
+
+export function deadLetterOf(db: Db, jobId: string) {
+  return db.selectFrom("pgmill.dead_letters").selectAll().where("job_id", "=", jobId).executeTakeFirst();
+}
+
+export function jobInEngine(db: Db, jobId: string) {
+  return db.selectFrom("graphile_worker.jobs").selectAll().where("id", "=", jobId).executeTakeFirst();
+}
