@@ -1,5 +1,5 @@
 import { existsSync } from "node:fs";
-import { mkdir } from "node:fs/promises";
+import { mkdir, stat } from "node:fs/promises";
 import net from "node:net";
 import path from "node:path";
 import type { Logger } from "../logging/logger.js";
@@ -46,6 +46,7 @@ export async function startEmbeddedPostgres(options: {
 
   if (!existsSync(path.join(databaseDir, "PG_VERSION"))) {
     await mkdir(options.dataDir, { recursive: true });
+    await assertReachableByPostgresUser(options.dataDir);
     logger.info({ databaseDir }, "initialising embedded postgres");
     await server.initialise();
   }
@@ -82,6 +83,28 @@ async function importWithoutSignalHooks() {
     }
   }
   return EmbeddedPostgres;
+}
+
+/**
+ * As root, the server runs as the `postgres` user, which must be able to enter
+ * every directory above the data dir. Say so plainly rather than let initdb
+ * fail with "Permission denied" (a project under /root hits this).
+ */
+async function assertReachableByPostgresUser(dataDir: string): Promise<void> {
+  if (process.getuid?.() !== 0) return;
+  const blocked: string[] = [];
+  for (let dir = path.resolve(dataDir); ; dir = path.dirname(dir)) {
+    const { mode } = await stat(dir);
+    if ((mode & 0o001) === 0) blocked.push(dir);
+    if (dir === path.dirname(dir)) break;
+  }
+  if (blocked.length) {
+    throw new Error(
+      `embedded postgres runs as the 'postgres' user when pgmill runs as root, and that user cannot enter ` +
+        `${blocked.join(", ")}. Use a data dir it can reach (PGMILL_DATA_DIR), allow it in (chmod o+x), ` +
+        `run pgmill as a non-root user, or set DATABASE_URL.`,
+    );
+  }
 }
 
 async function assertPortFree(port: number): Promise<void> {

@@ -1,4 +1,4 @@
-import { mkdtemp, rm } from "node:fs/promises";
+import { chmod, mkdtemp, rm } from "node:fs/promises";
 import net from "node:net";
 import os from "node:os";
 import path from "node:path";
@@ -36,7 +36,7 @@ async function startContainer(): Promise<TestServer | null> {
 async function startEmbedded(): Promise<TestServer> {
   const { startEmbeddedPostgres } = await import("../../src/db/embedded-postgres.js");
   const { pino } = await import("pino");
-  const dataDir = await mkdtemp(path.join(os.tmpdir(), "pgmill-test-pg-"));
+  const dataDir = await traversableTempDir("pgmill-test-pg-");
   const port = await freePort();
   const server = await startEmbeddedPostgres({ dataDir, port, database: "postgres", logger: pino({ level: "warn" }) });
   return {
@@ -58,4 +58,11 @@ export function freePort(): Promise<number> {
       probe.close(() => resolve(port));
     });
   });
+}
+
+/** mkdtemp makes 0700 dirs; as root, embedded Postgres runs as `postgres` and must be able to enter them. */
+export async function traversableTempDir(prefix: string): Promise<string> {
+  const dir = await mkdtemp(path.join(os.tmpdir(), prefix));
+  await chmod(dir, 0o755);
+  return dir;
 }

@@ -1,0 +1,50 @@
+import { sql } from "kysely";
+import { beforeAll, describe, expect, it } from "vitest";
+import { z } from "zod";
+import type { Runner } from "graphile-worker";
+import { defineTask, taskRegistry } from "../../src/index.js";
+import { createTestDatabase, type TestDatabase } from "../support/test-database.js";
+import { startTestDaemon, type TestDaemon } from "../support/test-daemon.js";
+import { addJobWithSql, runsOf } from "../support/sql-jobs.js";
+import { waitFor } from "../support/wait-for.js";
+
+const tasks = taskRegistry(defineTask({ name: "noop", payload: z.object({}), handler: async () => undefined }));
+
+let db: TestDatabase;
+let running: TestDaemon;
+beforeAll(async () => {
+  db = await createTestDatabase();
+  running = await startTestDaemon(db, tasks);
+});
+
+const succeeds = async (label: string) => {
+  const jobId = await addJobWithSql(db.handle.db, "noop", {});
+  const [run] = await waitFor(`${label}: job ${jobId} to run`, async () => {
+    const runs = await runsOf(db.handle.db, jobId);
+    return runs.length ? runs : null;
+  });
+  expect(run!.status).toBe("succeeded");
+};
+
+describe("pool supervision", () => {
+  it("starts a new pool when graphile-worker's stops by itself, and keeps running jobs", async () => {
+    await succeeds("before");
+    // What a transient database error does with batching on: the runner ends on its own.
+    const runner = (running.daemon.pool as unknown as { runner: Runner }).runner;
+    await runner.stop("simulated unexpected stop");
+    await waitFor("the supervisor to restart the pool", () => running.daemon.pool.restartCount === 1 && running.daemon.pool.running);
+    expect(running.logs.lines.some((l) => l.msg === "worker pool stopped unexpectedly; starting a new one")).toBe(true);
+    await succeeds("after the restart");
+  });
+
+  it("survives its database connections being terminated", async () => {
+    const { rows } = await sql<{ n: number }>`
+      select count(pg_terminate_backend(pid))::int as n
+        from pg_stat_activity
+       where datname = current_database() and pid <> pg_backend_pid() and application_name = 'pgmill'
+    `.execute(db.handle.db);
+    expect(rows[0]!.n).toBeGreaterThan(0);
+    await succeeds("after the connections were killed");
+    expect(running.daemon.state).toBe("running");
+  });
+});
