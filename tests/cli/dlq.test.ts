@@ -243,7 +243,7 @@ describe("pgmill dlq purge", () => {
 
   it("a bad duration exits 2 naming --older-than and deletes nothing", async () => {
     await seedDeadLetter({ died_at: ago(400 * DAY) });
-    for (const duration of ["1x", "1.5d", "d"]) {
+    for (const duration of ["1x", "1.5d"]) {
       expect(expectUserError(await pgmill("dlq", "purge", "--older-than", duration))).toMatch(/--older-than: /);
     }
     expect(await db.handle.db.selectFrom("pgmill.dead_letters").select("id").execute()).toHaveLength(1);
