@@ -60,4 +60,24 @@ describe("the daemon process on SIGTERM", () => {
     // Released: unlocked, its attempt counted, waiting for any daemon.
     expect(await jobInEngine(db.handle.db, jobId)).toMatchObject({ locked_at: null, locked_by: null, attempts: 1 });
   });
+
+  it("forces on a second signal: records and releases the running job at once, exits 1", async () => {
+    const daemon = await spawnDaemon({ DATABASE_URL: db.url, PGMILL_SHUTDOWN_TIMEOUT: "60" });
+    await daemon.waitForLog("pgmill daemon running");
+    const before = requests.filter((r) => r === "/hang").length;
+    const jobId = await addJobWithSql(db.handle.db, "http", { url: `${baseUrl}/hang` }, { maxAttempts: 5 });
+    await waitFor("the request to arrive", () => requests.filter((r) => r === "/hang").length > before);
+
+    const signalledAt = Date.now();
+    daemon.child.kill("SIGTERM");
+    await daemon.waitForLog("shutting down: cron and fetching stopped, draining running jobs");
+    daemon.child.kill("SIGTERM");
+    expect(await daemon.exited).toBe(1);
+    // Far sooner than the 60 s drain budget.
+    expect(Date.now() - signalledAt).toBeLessThan(15_000);
+    const [run] = await runsOf(db.handle.db, jobId);
+    expect(run).toMatchObject({ status: "failed", attempt: 1 });
+    expect(await jobInEngine(db.handle.db, jobId)).toMatchObject({ locked_at: null, attempts: 1 });
+  });
 });
+
