@@ -16,7 +16,7 @@ let server: Server;
 let base: string;
 const echoed: Echoed[] = [];
 /** Called when a /hang request arrives, with a promise that settles when its connection closes. */
-let onHang: ((closed: Promise<void>) => void) | undefined;
+let onHang: ((hang: { closed: Promise<void> }) => void) | undefined;
 
 const STATUS: Record<string, number> = { "/ok": 200, "/created": 201, "/boom": 500, "/missing": 404, "/slow-down": 429 };
 
@@ -28,7 +28,7 @@ beforeAll(async () => {
       const path = new URL(req.url ?? "/", "http://x").pathname;
       if (path === "/hang") {
         const closed = new Promise<void>((resolve) => res.on("close", () => resolve()));
-        onHang?.(closed);
+        onHang?.({ closed });
         return; // never answers
       }
       if (path === "/echo") {
@@ -176,10 +176,11 @@ describe("httpTask handler", () => {
 
   it("aborts the request when the context signal aborts", async () => {
     const controller = new AbortController();
-    const arrived = new Promise<Promise<void>>((resolve) => (onHang = resolve));
+    // Wrapped in an object: resolving with a bare promise would wait for it.
+    const arrived = new Promise<{ closed: Promise<void> }>((resolve) => (onHang = resolve));
     const started = Date.now();
     const pending = rejection(run({ url: `${base}/hang`, timeout: 60_000 }, controller.signal));
-    const closed = await arrived; // the request is in flight
+    const { closed } = await arrived; // the request is in flight
     controller.abort();
     const error = await pending;
     expect(Date.now() - started).toBeLessThan(5000);

@@ -33,7 +33,8 @@ function zoned(expression: string, zone: string): InstantMatcher {
 
 /** Every firing in [from, to). */
 function runsBetween(matcher: InstantMatcher, from: number, to: number): Date[] {
-  return nextRuns(matcher, from, 10_000).filter((d) => d.getTime() < to);
+  const horizonDays = (to - from) / (24 * HOUR);
+  return nextRuns(matcher, from, 10_000, horizonDays).filter((d) => d.getTime() < to);
 }
 
 /** The zone's wall clock at `date`, as "HH:MM". */

@@ -31,10 +31,10 @@ export function utcMatcher(match: DigestMatcher): InstantMatcher {
 /**
  * A line with `?tz=Area/City`, matched on that zone's wall clock. Across DST
  * changes it behaves like Vixie cron, which is what people expect:
- * - lines that run at fixed times (no `*` in the minute or hour field) fire
+ * - lines that run at fixed times (minute and hour fields not starting with `*`) fire
  *   once in a repeated hour (at its first occurrence), and a time skipped by
  *   a spring-forward runs at the first minute after the jump;
- * - lines that run hourly or more often (`*` in minute or hour) follow the
+ * - lines that run hourly or more often (minute or hour starting with `*`) follow the
  *   wall clock: they fire in both copies of a repeated hour and simply have no
  *   runs in a skipped one.
  */

@@ -49,8 +49,9 @@ export const MAX_ERROR_STACK_BYTES = 16384;
 export function truncateUtf8(text: string, maxBytes: number): string {
   const bytes = Buffer.from(text, "utf8");
   if (bytes.length <= maxBytes) return text;
-  const marker = "…[truncated]";
-  let end = maxBytes - Buffer.byteLength(marker);
+  const fullMarker = "…[truncated]";
+  const marker = Buffer.byteLength(fullMarker) <= maxBytes ? fullMarker : "";
+  let end = Math.max(0, maxBytes - Buffer.byteLength(marker));
   while (end > 0 && (bytes[end]! & 0xc0) === 0x80) end--; // back off a continuation byte
   return bytes.subarray(0, end).toString("utf8") + marker;
 }
@@ -60,9 +61,20 @@ export function storableText(text: string, maxBytes: number): string {
   return truncateUtf8(text.replaceAll("\u0000", "\uFFFD"), maxBytes);
 }
 
-/** JSON for a jsonb column: graphile-worker's `json` payloads may hold \u0000, jsonb may not. */
+/** JSON for a jsonb column: graphile-worker's `json` payloads may hold \u0000 (in keys too), jsonb may not. */
 export function toJsonb(value: unknown): string {
-  return JSON.stringify(value, (_key, v: unknown) => (typeof v === "string" ? v.replaceAll("\u0000", "\uFFFD") : v));
+  const json = JSON.stringify(value) ?? "null";
+  // The common case costs one scan; only payloads with an escaped NUL are rebuilt.
+  return json.includes("\\u0000") ? JSON.stringify(withoutNul(value)) : json;
+}
+
+function withoutNul(value: unknown): unknown {
+  if (typeof value === "string") return value.replaceAll("\u0000", "\uFFFD");
+  if (Array.isArray(value)) return value.map(withoutNul);
+  if (value && typeof value === "object") {
+    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k.replaceAll("\u0000", "\uFFFD"), withoutNul(v)]));
+  }
+  return value;
 }
 
 /** The payload as the history table keeps it, per PGMILL_HISTORY_PAYLOAD. */
@@ -78,5 +90,5 @@ function redact(value: unknown): unknown {
   if (value && typeof value === "object") {
     return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, redact(v)]));
   }
-  return value === null ? null : "[redacted]";
+  return value === null || value === undefined ? null : "[redacted]";
 }

@@ -1,7 +1,7 @@
 import { sql } from "kysely";
 import { beforeAll, describe, expect, it } from "vitest";
 import { createTestDatabase, type TestDatabase } from "../support/test-database.js";
-import { expectJson, expectSuccess, expectUserError, runCli } from "./run-cli.js";
+import { expectJson, expectSuccess, expectUserError, runCli, SLOW_CLI_TIMEOUT } from "./run-cli.js";
 
 let db: TestDatabase;
 
@@ -37,7 +37,7 @@ async function storedPayload(id: string): Promise<unknown> {
   return rows[0]?.payload;
 }
 
-describe("pgmill migrate", () => {
+describe("pgmill migrate", { timeout: SLOW_CLI_TIMEOUT }, () => {
   it("exits 0 and is idempotent: a second run applies nothing and changes nothing", async () => {
     const migrations = () =>
       sql<{ name: string }>`select name from pgmill.migrations order by name`.execute(db.handle.db).then((r) => r.rows.map((m) => m.name));
@@ -71,7 +71,7 @@ describe("pgmill migrate", () => {
   });
 });
 
-describe("pgmill add", () => {
+describe("pgmill add", { timeout: SLOW_CLI_TIMEOUT }, () => {
   it("enqueues a job with the task's default max attempts and prints it as JSON", async () => {
     const started = Date.now();
     const added = expectJson<AddedJob>(await pgmill("add", "log-message", '{"message":"hi"}', "--json"));

@@ -2,7 +2,7 @@ import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { expectJson, expectSuccess, expectUserError, parseTable, runCli } from "./run-cli.js";
+import { expectJson, expectSuccess, expectUserError, parseTable, runCli, SLOW_CLI_TIMEOUT } from "./run-cli.js";
 
 // `cron check` needs no database: runCli gives it an unreachable DATABASE_URL.
 
@@ -97,7 +97,7 @@ function expectQuarterRuns(runs: readonly string[], startedAt: number): void {
   for (let i = 1; i < instants.length; i++) expect(instants[i]! - instants[i - 1]!).toBe(15 * MINUTE);
 }
 
-describe("pgmill cron check", () => {
+describe("pgmill cron check", { timeout: SLOW_CLI_TIMEOUT }, () => {
   it("--json prints each line with its timezone and 3 next runs", async () => {
     const startedAt = Date.now();
     const lines = expectJson<CheckedLine[]>(await runCli(["cron", "check", goodFile, "--json"]));
@@ -176,7 +176,7 @@ describe("pgmill cron check", () => {
     for (const count of ["0", "abc", "101"]) {
       expect(expectUserError(await runCli(["cron", "check", goodFile, "--count", count]))).toMatch(/^\s+--count: /m);
     }
-  }, 90_000);
+  });
 
   it("a crontab file that does not exist is a user error: exit 2, the path named, no stack trace", async () => {
     const missing = path.join(dir, "no-such-dir", "crontab");

@@ -1,7 +1,7 @@
 import { readFile } from "node:fs/promises";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
-import { PROJECT_ROOT, runCli } from "./run-cli.js";
+import { PROJECT_ROOT, runCli, SLOW_CLI_TIMEOUT } from "./run-cli.js";
 
 // None of these touch a database: runCli hands them an unreachable DATABASE_URL.
 
@@ -38,7 +38,7 @@ const HELP: readonly HelpCase[] = [
   { command: ["status"], mentions: ["--database-url <url>", "--json"] },
 ];
 
-describe("--help", () => {
+describe("--help", { timeout: SLOW_CLI_TIMEOUT }, () => {
   for (const { command, mentions } of HELP) {
     const name = ["pgmill", ...command].join(" ");
     it(`${name} --help prints usage and its options`, async () => {

@@ -3,7 +3,7 @@ import type { Insertable } from "kysely";
 import { beforeAll, describe, expect, it } from "vitest";
 import type { JobRunsTable, RunStatus } from "../../src/db/schema.js";
 import { createTestDatabase, type TestDatabase } from "../support/test-database.js";
-import { expectJson, expectSuccess, expectUserError, parseTable, runCli } from "./run-cli.js";
+import { expectJson, expectSuccess, expectUserError, parseTable, runCli, SLOW_CLI_TIMEOUT } from "./run-cli.js";
 
 let db: TestDatabase;
 
@@ -66,7 +66,7 @@ beforeAll(async () => {
     .execute();
 });
 
-describe("pgmill history", () => {
+describe("pgmill history", { timeout: SLOW_CLI_TIMEOUT }, () => {
   it("--task --status --limit filter attempts, newest first, as JSON", async () => {
     const rows = expectJson<HistoryRow[]>(await pgmill("history", "--task", "http", "--status", "failed", "--limit", "5", "--json"));
     expect(rows.map((r) => r.job_id)).toEqual(["101", "102", "103", "104", "105"]);
@@ -102,7 +102,7 @@ describe("pgmill history", () => {
     const started = rows.map((r) => Date.parse(r.started_at));
     expect(started).toEqual([...started].sort((a, b) => b - a));
     expect(expectJson<HistoryRow[]>(httpOnly).map((r) => r.job_id)).toEqual(["108", "101", "102", "103", "104", "105", "106", "107", "110"]);
-  }, 90_000);
+  });
 
   it("--job shows one job's attempts; --status dead finds the last one", async () => {
     const [job, dead] = await Promise.all([pgmill("history", "--job", "201", "--json"), pgmill("history", "--status", "dead", "--json")]);
@@ -112,7 +112,7 @@ describe("pgmill history", () => {
       [1, "failed"],
     ]);
     expect(expectJson<HistoryRow[]>(dead).map((r) => [r.job_id, r.attempt])).toEqual([["201", 3]]);
-  }, 90_000);
+  });
 
   it("prints a table with a header row without --json", async () => {
     const table = parseTable(expectSuccess(await pgmill("history", "--task", "log-message")));
@@ -129,7 +129,7 @@ describe("pgmill history", () => {
     const [text, json] = await Promise.all([pgmill("history", "--task", "no-such-task"), pgmill("history", "--task", "no-such-task", "--json")]);
     expect(expectSuccess(text)).toBe("no attempts recorded\n");
     expect(expectJson(json)).toEqual([]);
-  }, 90_000);
+  });
 
   it("bad --since, --status, --limit or --job values exit 2, each named by its flag", async () => {
     const [since, several] = await Promise.all([
@@ -139,5 +139,5 @@ describe("pgmill history", () => {
     expect(expectUserError(since)).toMatch(/^\s+--since: expected a duration/m);
     const problems = expectUserError(several);
     for (const flag of ["--status", "--limit", "--job", "--since"]) expect(problems).toMatch(new RegExp(`^\\s+${flag}: `, "m"));
-  }, 90_000);
+  });
 });

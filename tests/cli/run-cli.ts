@@ -14,6 +14,13 @@ export const PROJECT_ROOT = fileURLToPath(new URL("../../", import.meta.url));
  */
 export const UNREACHABLE_DATABASE_URL = "postgres://pgmill-cli-test@127.0.0.1:1/unreachable";
 
+/**
+ * Per-test timeout for tests that spawn the CLI: each spawn boots Node and tsx
+ * (about a second and a half on an idle machine, several when test files run
+ * in parallel on few cores), and some tests spawn it four or five times.
+ */
+export const SLOW_CLI_TIMEOUT = 120_000;
+
 export interface CliResult {
   readonly code: number;
   readonly stdout: string;
@@ -47,7 +54,7 @@ export async function runCli(args: readonly string[], options: RunCliOptions = {
     const { stdout, stderr } = await execFileAsync(process.execPath, ["--import", "tsx", "src/cli/main.ts", ...args], {
       cwd: PROJECT_ROOT,
       env,
-      timeout: options.timeoutMs ?? 25_000,
+      timeout: options.timeoutMs ?? 60_000,
       maxBuffer: 16 * 1024 * 1024,
     });
     return { code: 0, stdout, stderr };

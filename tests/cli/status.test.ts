@@ -3,7 +3,7 @@ import os from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createTestDatabase, type TestDatabase } from "../support/test-database.js";
-import { expectJson, expectSuccess, parseTable, runCli, type Table } from "./run-cli.js";
+import { expectJson, expectSuccess, parseTable, runCli, SLOW_CLI_TIMEOUT, type Table } from "./run-cli.js";
 
 let db: TestDatabase;
 let dir: string;
@@ -61,7 +61,7 @@ beforeAll(async () => {
   await db.handle.pool.query("update graphile_worker._private_jobs set attempts = 1, last_error = 'boom' where id = $1", [failedJobId]);
 
   newestLogDeath = new Date(Date.now() - HOUR);
-  const letter = { job_revision: 0, payload: JSON.stringify({ message: "dead" }), attempts: 3, max_attempts: 3, reason: "max_attempts" as const };
+  const letter = { job_revision: 0, priority: 0, payload: JSON.stringify({ message: "dead" }), attempts: 3, max_attempts: 3, reason: "max_attempts" as const };
   await db.handle.db
     .insertInto("pgmill.dead_letters")
     .values([
@@ -79,7 +79,7 @@ afterAll(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
-describe("pgmill status", () => {
+describe("pgmill status", { timeout: SLOW_CLI_TIMEOUT }, () => {
   it("--json reports jobs by task and state, running jobs, pending dead letters and next cron fires", async () => {
     const startedAt = Date.now();
     const status = expectJson<Status>(await pgmill("status", "--json"));
@@ -156,5 +156,5 @@ describe("pgmill status", () => {
     ]);
     expect(expectJson<Status>(json).cron).toEqual([]);
     expect(expectSuccess(text)).toMatch(/\nNext cron fires \(crontab\)\nno schedules\n$/);
-  }, 90_000);
+  });
 });
