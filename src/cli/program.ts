@@ -12,7 +12,10 @@ export function buildProgram(): Command {
   const program = new Command("pgmill")
     .description("Postgres-native job daemon: cron and background jobs with Postgres as the only infrastructure")
     .version(VERSION)
-    .showHelpAfterError();
+    .showHelpAfterError()
+    // Throw instead of exiting, so main.ts maps usage errors to exit 2. Set before
+    // the commands are added: they inherit it when created.
+    .exitOverride();
   for (const register of [registerRun, registerMigrate, registerAdd, registerCron, registerDlq, registerHistory, registerStatus]) {
     register(program);
   }

@@ -189,4 +189,13 @@ describe("pgmill add", { timeout: SLOW_CLI_TIMEOUT }, () => {
     for (const flag of ["--run-at", "--priority", "--max-attempts", "--queue"]) expect(problems).toMatch(new RegExp(`^  ${flag}: `, "m"));
     expect(await jobCount()).toBe(before);
   });
+
+  it("a --priority outside the column's smallint range is a user error naming --priority, like --max-attempts", async () => {
+    const before = await jobCount();
+    // --max-attempts is bounded to the smallint range before anything is sent...
+    expect(expectUserError(await pgmill("add", "log-message", '{"message":"x"}', "--max-attempts", "40000"))).toMatch(/--max-attempts: /);
+    // ...and graphile-worker's priority column is a smallint too.
+    expect(expectUserError(await pgmill("add", "log-message", '{"message":"x"}', "--priority", "99999"))).toMatch(/--priority/);
+    expect(await jobCount()).toBe(before);
+  });
 });

@@ -216,6 +216,10 @@ describe("pgmill dlq retry", { timeout: SLOW_CLI_TIMEOUT }, () => {
     expect(await jobs()).toEqual([]);
     expect((await letter(id)).retried_at).toBeNull();
   });
+
+  it("an id too large for a bigint is a user error, not a crash", async () => {
+    expectUserError(await pgmill("dlq", "retry", "99999999999999999999"));
+  });
 });
 
 describe("pgmill dlq purge", { timeout: SLOW_CLI_TIMEOUT }, () => {
@@ -245,6 +249,12 @@ describe("pgmill dlq purge", { timeout: SLOW_CLI_TIMEOUT }, () => {
     for (const duration of ["1x", "1.5d"]) {
       expect(expectUserError(await pgmill("dlq", "purge", "--older-than", duration))).toMatch(/--older-than: /);
     }
+    expect(await db.handle.db.selectFrom("pgmill.dead_letters").select("id").execute()).toHaveLength(1);
+  });
+
+  it("an --older-than reaching past Postgres's timestamp range is a user error naming the flag, not a crash", async () => {
+    await seedDeadLetter({ died_at: ago(400 * DAY) });
+    expect(expectUserError(await pgmill("dlq", "purge", "--older-than", "99999999999w"))).toMatch(/--older-than/);
     expect(await db.handle.db.selectFrom("pgmill.dead_letters").select("id").execute()).toHaveLength(1);
   });
 });

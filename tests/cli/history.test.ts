@@ -51,6 +51,9 @@ const FAILED_HTTP_JOBS = [101, 102, 103, 104, 105, 106, 107];
 
 beforeAll(async () => {
   db = await createTestDatabase();
+});
+
+beforeAll(async () => {
   await db.handle.db
     .insertInto("pgmill.job_runs")
     .values([
@@ -139,5 +142,14 @@ describe("pgmill history", { timeout: SLOW_CLI_TIMEOUT }, () => {
     expect(expectUserError(since)).toMatch(/^\s+--since: expected a duration/m);
     const problems = expectUserError(several);
     for (const flag of ["--status", "--limit", "--job", "--since"]) expect(problems).toMatch(new RegExp(`^\\s+${flag}: `, "m"));
+  });
+
+  it("a --job beyond bigint or a --since reaching past Postgres's timestamp range is a user error naming the flag, not a crash", async () => {
+    const [job, since] = await Promise.all([
+      pgmill("history", "--job", "99999999999999999999"),
+      pgmill("history", "--since", "999999w"),
+    ]);
+    expect(expectUserError(job)).toMatch(/--job/);
+    expect(expectUserError(since)).toMatch(/--since/);
   });
 });

@@ -5,7 +5,7 @@ import { expect } from "vitest";
 
 const execFileAsync = promisify(execFile);
 
-/** The project root: the CLI runs from source, with tsx, as `npm run pgmill` would from dist. */
+/** The project root: the CLI runs from source there, with tsx. */
 export const PROJECT_ROOT = fileURLToPath(new URL("../../", import.meta.url));
 
 /**

@@ -34,6 +34,9 @@ let newestLogDeath: Date;
 
 beforeAll(async () => {
   db = await createTestDatabase();
+});
+
+beforeAll(async () => {
   dir = await mkdtemp(path.join(os.tmpdir(), "pgmill-cli-status-"));
   crontab = path.join(dir, "crontab");
   await writeFile(

@@ -1,11 +1,11 @@
 import { mkdtemp, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
-import { afterAll } from "vitest";
 import { loadConfig } from "../../src/config/config.js";
 import type { SettingName } from "../../src/config/schema.js";
 import { Daemon } from "../../src/daemon/daemon.js";
 import type { AnyTask } from "../../src/tasks/define-task.js";
+import { onFileCleanup } from "./file-cleanup.js";
 import { captureLogs, type CapturedLogs } from "./log-capture.js";
 import type { TestDatabase } from "./test-database.js";
 
@@ -33,6 +33,6 @@ export async function startTestDaemon(
   );
   const logs = captureLogs();
   const daemon = await Daemon.start(config, logs.logger, tasks);
-  afterAll(() => daemon.shutdown());
+  onFileCleanup(() => daemon.shutdown());
   return { daemon, logs, crontabPath };
 }

@@ -1,8 +1,9 @@
 import { randomBytes } from "node:crypto";
 import pg from "pg";
-import { afterAll, inject } from "vitest";
+import { inject } from "vitest";
 import { openDatabase, type DatabaseHandle } from "../../src/db/database.js";
 import { databaseUrl } from "./database-url.js";
+import { onFileCleanup } from "./file-cleanup.js";
 
 export interface TestDatabase {
   readonly url: string;
@@ -29,7 +30,7 @@ export async function createTestDatabase(): Promise<TestDatabase> {
   }
   const url = databaseUrl(adminUrl, name);
   const handle = openDatabase(url, { maxConnections: 5, applicationName: "pgmill-test" });
-  afterAll(async () => {
+  onFileCleanup(async () => {
     await handle.close();
     const dropper = new pg.Client({ connectionString: adminUrl });
     await dropper.connect();

@@ -3,7 +3,7 @@ import { makeWorkerUtils } from "graphile-worker";
 import { z } from "zod";
 import { makeAddJob } from "../../client/add-job.js";
 import { tasks } from "../../tasks/index.js";
-import { parseArguments, positiveInt } from "../arguments.js";
+import { parseArguments, positiveInt, smallint } from "../arguments.js";
 import { printObject } from "../output.js";
 import { withDatabase } from "../with-database.js";
 
@@ -20,7 +20,7 @@ const addArguments = z.object({
     .datetime({ offset: true })
     .transform((s) => new Date(s))
     .optional(),
-  priority: z.coerce.number().int().optional(),
+  priority: smallint.optional(),
   maxAttempts: positiveInt.max(32767).optional(),
   key: z.string().min(1).optional(),
   queue: z.string().min(1).max(128).optional(),
@@ -40,7 +40,7 @@ export function registerAdd(program: Command): void {
     .option("--database-url <url>", "Postgres connection string (default: embedded Postgres)")
     .option("--json", "print JSON")
     .action(async (task: string, json: string, options: Record<string, string | boolean | undefined>) => {
-      const args = parseArguments(addArguments, { ...options, payload: json });
+      const args = parseArguments(addArguments, { ...options, payload: json }, { payload: "[json]" });
       await withDatabase(options as { databaseUrl?: string }, async ({ connectionString }) => {
         const utils = await makeWorkerUtils({ connectionString });
         try {

@@ -2,7 +2,7 @@ import type { Command } from "commander";
 import { z } from "zod";
 import { listDeadLetters, purgeDeadLetters, retryDeadLetter, retryDeadLetters } from "../../dead-letters/queries.js";
 import { PgmillError } from "../../errors.js";
-import { durationSeconds, parseArguments, positiveInt } from "../arguments.js";
+import { bigintId, durationSeconds, parseArguments, positiveInt } from "../arguments.js";
 import { printObject, printRows } from "../output.js";
 import { withDatabase } from "../with-database.js";
 
@@ -39,7 +39,10 @@ export function registerDlq(program: Command): void {
       if ((id === undefined) === (options.all !== true)) {
         throw new PgmillError("PGMILL_INVALID_CONFIG", "dlq retry: give a dead letter id, or --all (not both)");
       }
-      if (id !== undefined) parseArguments(z.object({ id: z.string().regex(/^\d+$/, "expected a numeric id") }), { id });
+      if (id !== undefined && options.task !== undefined) {
+        throw new PgmillError("PGMILL_INVALID_CONFIG", "dlq retry: --task goes with --all, not with an id");
+      }
+      if (id !== undefined) parseArguments(z.object({ id: bigintId }), { id }, { id: "[id]" });
       await withDatabase(options, async ({ database }) => {
         const result =
           id !== undefined

@@ -1,7 +1,7 @@
 import type { Command } from "commander";
 import { z } from "zod";
 import { listHistory } from "../../history/history-queries.js";
-import { durationSeconds, parseArguments, positiveInt } from "../arguments.js";
+import { bigintId, durationSeconds, parseArguments, positiveInt } from "../arguments.js";
 import { printRows } from "../output.js";
 import { withDatabase } from "../with-database.js";
 
@@ -9,7 +9,7 @@ const historyArguments = z.object({
   status: z.enum(["succeeded", "failed", "timed_out", "dead", "lost"]).optional(),
   since: durationSeconds.optional(),
   limit: positiveInt.max(10_000),
-  job: z.string().regex(/^\d+$/, "expected a numeric job id").optional(),
+  job: bigintId.optional(),
 });
 
 export function registerHistory(program: Command): void {

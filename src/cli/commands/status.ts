@@ -2,6 +2,7 @@ import { readFile } from "node:fs/promises";
 import path from "node:path";
 import type { Command } from "commander";
 import { parseCrontabFile } from "../../crontab/parse-crontab.js";
+import { PgmillProblemsError } from "../../errors.js";
 import { nextRuns } from "../../crontab/schedule-matcher.js";
 import { jobsByTaskAndState, pendingDeadLettersByTask, runningJobs } from "../../status/status-queries.js";
 import { tasks } from "../../tasks/index.js";
@@ -47,10 +48,16 @@ async function nextCronFires(file: string) {
     return [];
   }
   const now = Date.now();
-  return parseCrontabFile(text, tasks, path.basename(file)).map((entry) => ({
-    id: entry.identifier,
-    task: entry.task,
-    timezone: entry.timezone ?? "UTC",
-    next_fire: nextRuns(entry.matchesAt, now, 1)[0] ?? null,
-  }));
+  try {
+    return parseCrontabFile(text, tasks, path.basename(file)).map((entry) => ({
+      id: entry.identifier,
+      task: entry.task,
+      timezone: entry.timezone ?? "UTC",
+      next_fire: nextRuns(entry.matchesAt, now, 1)[0] ?? null,
+    }));
+  } catch (error) {
+    // Status is for looking at a system in trouble: show the crontab's problems, not nothing.
+    if (error instanceof PgmillProblemsError) return error.problems.map((problem) => ({ problem }));
+    throw error;
+  }
 }
