@@ -18,6 +18,7 @@ export class CrontabSchedule {
   readonly items: ParsedCronItem[] = [];
   private entriesNow: CrontabEntry[] = [];
   private lastText: string | null = null;
+  private loaded = false;
   private watcher: FSWatcher | null = null;
   private debounce: NodeJS.Timeout | null = null;
 
@@ -25,7 +26,6 @@ export class CrontabSchedule {
     readonly file: string,
     private readonly tasks: Readonly<Record<string, AnyTask>>,
     private readonly logger: Logger,
-    private readonly onReload?: (entries: readonly CrontabEntry[]) => void,
   ) {}
 
   get entries(): readonly CrontabEntry[] {
@@ -75,11 +75,11 @@ export class CrontabSchedule {
   }
 
   private apply(text: string | null, entries: CrontabEntry[]): void {
-    const first = this.lastText === null && this.entriesNow.length === 0;
+    const first = !this.loaded;
+    this.loaded = true;
     this.lastText = text;
     this.entriesNow = entries;
     this.items.splice(0, this.items.length, ...entries.map((e) => e.item));
-    this.onReload?.(entries);
     this.logger.info(
       { file: this.file, lines: entries.length, identifiers: entries.map((e) => e.identifier) },
       first ? "crontab loaded" : "crontab reloaded",

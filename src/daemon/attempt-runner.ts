@@ -5,6 +5,7 @@ import type { Logger } from "../logging/logger.js";
 import type { Ledger } from "../ledger/ledger.js";
 import { payloadForHistory, type DeadLetterRecord } from "../ledger/entry.js";
 import type { AnyTask, JobInfo } from "../tasks/define-task.js";
+import type { DaemonEvents } from "./daemon-events.js";
 import {
   AttemptTimeoutError,
   PayloadInvalidError,
@@ -23,11 +24,6 @@ interface InFlight {
   recorded: boolean;
 }
 
-export interface AttemptEvents {
-  onStart?(task: string): void;
-  onFinish?(task: string, status: string, seconds: number): void;
-}
-
 /**
  * Runs attempts for graphile-worker and keeps the ledger: every attempt's
  * history row is durable before the job is completed (handler returned, or the
@@ -43,7 +39,7 @@ export class AttemptRunner {
       readonly logger: Logger;
       readonly daemonId: string;
       readonly config: Pick<Config, "historyPayload" | "logPayloads">;
-      readonly events?: AttemptEvents;
+      readonly events: DaemonEvents;
     },
   ) {}
 
@@ -87,7 +83,7 @@ export class AttemptRunner {
     const abort = new AbortController();
     const attempt: InFlight = { job, queue, startedAt: new Date(), started: performance.now(), abort, recorded: false };
     this.inFlight.add(attempt);
-    this.deps.events?.onStart?.(task.name);
+    this.deps.events.emit("attempt:start", task.name);
     try {
       const outcome = await this.execute(task, rawPayload, helpers, attempt);
       // Abandoned at shutdown and already recorded; graphile-worker released it.
@@ -182,7 +178,7 @@ export class AttemptRunner {
       },
       ...(deadLetter ? { deadLetter } : {}),
     });
-    this.deps.events?.onFinish?.(job.task_identifier, outcome.status, durationMs / 1000);
+    this.deps.events.emit("attempt:finish", job.task_identifier, outcome.status, durationMs / 1000);
     this.logOutcome(attempt, outcome, durationMs);
   }
 

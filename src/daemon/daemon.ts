@@ -1,4 +1,3 @@
-import { EventEmitter } from "node:events";
 import type { Config } from "../config/config.js";
 import { CrontabSchedule } from "../crontab/crontab-schedule.js";
 import { resolveDatabase, type DatabaseTarget } from "../db/connect.js";
@@ -10,11 +9,10 @@ import type { Logger } from "../logging/logger.js";
 import type { AnyTask } from "../tasks/define-task.js";
 import { settlesWithin } from "../async/settles-within.js";
 import { AttemptRunner } from "./attempt-runner.js";
+import { createDaemonEvents, type DaemonEvents, type DaemonState } from "./daemon-events.js";
 import { newDaemonId } from "./daemon-id.js";
 import { connectionBudget, engineOptions } from "./engine-options.js";
 import { PoolSupervisor } from "./pool-supervisor.js";
-
-export type DaemonState = "starting" | "running" | "draining" | "stopped";
 
 /** After the drain budget the signal aborts; handlers get this long to settle before their jobs are released. */
 const ABORT_GRACE_MS = 5_000;
@@ -26,13 +24,13 @@ const LEDGER_CLOSE_MS = 10_000;
  * order: stop cron and fetching, drain, abort, release, flush, close.
  */
 export class Daemon {
-  readonly events = new EventEmitter<{ state: [DaemonState] }>();
   private stateNow: DaemonState = "starting";
   private sweepTimer: NodeJS.Timeout | null = null;
   private stopping: Promise<void> | null = null;
 
   private constructor(
     readonly id: string,
+    readonly events: DaemonEvents,
     readonly config: Config,
     private readonly logger: Logger,
     readonly target: DatabaseTarget,
@@ -72,14 +70,21 @@ export class Daemon {
     tasks: Readonly<Record<string, AnyTask>>,
   ): Daemon {
     const id = newDaemonId();
-    const ledger = new Ledger(database.db, { batchSize: config.ledgerBatchSize, logger });
-    const attempts = new AttemptRunner({ ledger, logger, daemonId: id, config });
+    const events = createDaemonEvents();
+    const ledger = new Ledger(database.db, {
+      batchSize: config.ledgerBatchSize,
+      logger,
+      onBatch: (rows, seconds) => events.emit("ledger:batch", rows, seconds),
+    });
+    const attempts = new AttemptRunner({ ledger, logger, daemonId: id, config, events });
     const taskList = attempts.taskList(tasks);
     const pool = new PoolSupervisor(
-      (events) => engineOptions({ config, pgPool: database.pool, taskList, cronItems: crontab.items, events, logger }),
+      (engineEvents) =>
+        engineOptions({ config, pgPool: database.pool, taskList, cronItems: crontab.items, events: engineEvents, logger }),
       logger,
+      (restarts) => events.emit("pool:restart", restarts),
     );
-    return new Daemon(id, config, logger, target, database, ledger, crontab, attempts, pool);
+    return new Daemon(id, events, config, logger, target, database, ledger, crontab, attempts, pool);
   }
 
   get state(): DaemonState {

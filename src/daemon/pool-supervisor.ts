@@ -22,7 +22,7 @@ export class PoolSupervisor {
   constructor(
     private readonly options: (events: WorkerEvents) => RunnerOptions,
     private readonly logger: Logger,
-    private readonly onRestart?: (count: number) => void,
+    private readonly onRestart: (restarts: number) => void,
   ) {}
 
   get running(): boolean {
@@ -77,7 +77,7 @@ export class PoolSupervisor {
     if (this.stopping) return;
     this.failures++;
     this.restarts++;
-    this.onRestart?.(this.restarts);
+    this.onRestart(this.restarts);
     this.logger.error({ err: error, restarts: this.restarts }, "worker pool stopped unexpectedly; starting a new one");
     void this.backoff().then(() => this.start());
   }

@@ -29,11 +29,14 @@ const succeeds = async (label: string) => {
 describe("pool supervision", () => {
   it("starts a new pool when graphile-worker's stops by itself, and keeps running jobs", async () => {
     await succeeds("before");
+    const restarts: number[] = [];
+    running.daemon.events.on("pool:restart", (n) => restarts.push(n));
     // What a transient database error does with batching on: the runner ends on its own.
     const runner = (running.daemon.pool as unknown as { runner: Runner }).runner;
     await runner.stop("simulated unexpected stop");
     await waitFor("the supervisor to restart the pool", () => running.daemon.pool.restartCount === 1 && running.daemon.pool.running);
     expect(running.logs.lines.some((l) => l.msg === "worker pool stopped unexpectedly; starting a new one")).toBe(true);
+    expect(restarts).toEqual([1]);
     await succeeds("after the restart");
   });
 
@@ -47,4 +50,18 @@ describe("pool supervision", () => {
     await succeeds("after the connections were killed");
     expect(running.daemon.state).toBe("running");
   });
+
+  it("reports its work as events: attempts, ledger batches, and its state through shutdown", async () => {
+    const seen: string[] = [];
+    const { events } = running.daemon;
+    events.on("attempt:start", (task) => seen.push(`start ${task}`));
+    events.on("attempt:finish", (task, status, seconds) => seen.push(`finish ${task} ${status} ${seconds >= 0}`));
+    events.on("ledger:batch", (rows) => seen.push(`batch ${rows}`));
+    events.on("state", (state) => seen.push(`state ${state}`));
+    await succeeds("with listeners");
+    expect(seen.slice(0, 3)).toEqual(["start noop", "batch 1", "finish noop succeeded true"]);
+    await running.daemon.shutdown();
+    expect(seen.slice(3)).toEqual(["state draining", "state stopped"]);
+  });
 });
+
