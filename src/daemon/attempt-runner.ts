@@ -79,9 +79,10 @@ export class AttemptRunner {
 
   private async run(task: AnyTask, rawPayload: unknown, helpers: JobHelpers): Promise<void> {
     const { job } = helpers;
+    const startedAt = new Date();
+    const started = performance.now();
     const queue = await helpers.getQueueName();
-    const abort = new AbortController();
-    const attempt: InFlight = { job, queue, startedAt: new Date(), started: performance.now(), abort, recorded: false };
+    const attempt: InFlight = { job, queue, startedAt, started, abort: new AbortController(), recorded: false };
     this.inFlight.add(attempt);
     this.deps.events.emit("attempt:start", task.name);
     try {
