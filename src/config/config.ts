@@ -18,6 +18,8 @@ export interface Config {
   readonly logPayloads: boolean;
   readonly ledgerBatchSize: number;
   readonly sweepIntervalMs: number;
+  readonly heartbeatIntervalMs: number;
+  readonly deadAfterMs: number;
   readonly logLevel: (typeof LOG_LEVELS)[number];
 }
 
@@ -59,6 +61,8 @@ export function loadConfig(overrides: Partial<Record<SettingName, string>> = {},
     logPayloads: s.PGMILL_LOG_PAYLOADS,
     ledgerBatchSize: s.PGMILL_LEDGER_BATCH_SIZE,
     sweepIntervalMs: Math.round(s.PGMILL_SWEEP_INTERVAL * 1000),
+    heartbeatIntervalMs: Math.round(s.PGMILL_HEARTBEAT_INTERVAL * 1000),
+    deadAfterMs: Math.round(s.PGMILL_DEAD_AFTER * 1000),
     logLevel: s.LOG_LEVEL,
   });
 }

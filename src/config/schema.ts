@@ -11,7 +11,8 @@ const seconds = z.coerce.number().min(0).max(86_400);
  * Every setting, keyed by its environment variable. Command-line flags map onto
  * the same keys (see `flags.ts`), so both are validated by this one schema.
  */
-export const settingsSchema = z.object({
+export const settingsSchema = z
+  .object({
   DATABASE_URL: z
     .string()
     .regex(/^postgres(ql)?:\/\//, "expected a postgres:// or postgresql:// connection string")
@@ -26,8 +27,14 @@ export const settingsSchema = z.object({
   PGMILL_LOG_PAYLOADS: z.stringbool().default(false),
   PGMILL_LEDGER_BATCH_SIZE: positiveInt(10_000).default(500),
   PGMILL_SWEEP_INTERVAL: seconds.min(1).default(60),
+  PGMILL_HEARTBEAT_INTERVAL: seconds.min(0.1).default(5),
+  PGMILL_DEAD_AFTER: seconds.min(1).default(30),
   LOG_LEVEL: z.enum(LOG_LEVELS).default("info"),
-});
+  })
+  .refine((s) => s.PGMILL_DEAD_AFTER >= 3 * s.PGMILL_HEARTBEAT_INTERVAL, {
+    path: ["PGMILL_DEAD_AFTER"],
+    message: "must be at least 3 heartbeat intervals (PGMILL_HEARTBEAT_INTERVAL), or live daemons get reaped",
+  });
 
 export type RawSettings = z.input<typeof settingsSchema>;
-export type SettingName = keyof typeof settingsSchema.shape;
+export type SettingName = keyof z.infer<typeof settingsSchema>;

@@ -26,6 +26,7 @@ export class CrontabSchedule {
     readonly file: string,
     private readonly tasks: Readonly<Record<string, AnyTask>>,
     private readonly logger: Logger,
+    private readonly onLoad: (identifiers: string[]) => void = () => undefined,
   ) {}
 
   get entries(): readonly CrontabEntry[] {
@@ -80,6 +81,7 @@ export class CrontabSchedule {
     this.lastText = text;
     this.entriesNow = entries;
     this.items.splice(0, this.items.length, ...entries.map((e) => e.item));
+    this.onLoad(entries.map((e) => e.identifier));
     this.logger.info(
       { file: this.file, lines: entries.length, identifiers: entries.map((e) => e.identifier) },
       first ? "crontab loaded" : "crontab reloaded",

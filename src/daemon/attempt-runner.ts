@@ -180,6 +180,7 @@ export class AttemptRunner {
       ...(deadLetter ? { deadLetter } : {}),
     });
     this.deps.events.emit("attempt:finish", job.task_identifier, outcome.status, durationMs / 1000);
+    if (outcome.status === "dead") this.deps.events.emit("job:dead", job.task_identifier, outcome.reason);
     this.logOutcome(attempt, outcome, durationMs);
   }
 

@@ -1,5 +1,5 @@
 import { EventEmitter } from "node:events";
-import type { RunStatus } from "../db/schema.js";
+import type { DeadLetterReason, RunStatus } from "../db/schema.js";
 
 export type DaemonState = "starting" | "running" | "draining" | "stopped";
 
@@ -15,8 +15,24 @@ export interface DaemonEventMap {
   "attempt:finish": [task: string, status: RunStatus, seconds: number];
   /** graphile-worker's pool stopped by itself and a new one is starting. */
   "pool:restart": [restarts: number];
+  /** The supervised pool came up (true) or went down (false). */
+  "pool:running": [running: boolean];
   /** A ledger transaction committed `rows` history rows in `seconds`. */
   "ledger:batch": [rows: number, seconds: number];
+  /** A job was moved to dead letters (by an attempt, the sweep, or the reaper). */
+  "job:dead": [task: string, reason: DeadLetterReason];
+  /** The heartbeat loop ticked (whether or not the database answered): liveness. */
+  heartbeat: [];
+  /** Whether the database answered the last heartbeat, and if not, why. */
+  database: [ok: boolean, error: string | null];
+  /** Whether the schema is at the migration this build expects. */
+  migrations: [current: boolean];
+  /** graphile-worker's cron enqueued a tick of these crontab lines. */
+  "cron:enqueued": [identifiers: string[], at: Date];
+  /** The crontab (re)loaded with these lines. */
+  "cron:loaded": [identifiers: string[]];
+  /** This daemon marked silent peers dead and released their jobs. */
+  reaped: [daemons: string[], jobs: number];
 }
 
 export type DaemonEvents = EventEmitter<DaemonEventMap>;

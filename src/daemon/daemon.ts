@@ -12,21 +12,27 @@ import { AttemptRunner } from "./attempt-runner.js";
 import { createDaemonEvents, type DaemonEvents, type DaemonState } from "./daemon-events.js";
 import { newDaemonId } from "./daemon-id.js";
 import { connectionBudget, engineOptions } from "./engine-options.js";
+import { Heartbeat } from "./heartbeat.js";
 import { PoolSupervisor } from "./pool-supervisor.js";
+import { Reaper } from "./reaper.js";
 
 /** After the drain budget the signal aborts; handlers get this long to settle before their jobs are released. */
 const ABORT_GRACE_MS = 5_000;
 const LEDGER_CLOSE_MS = 10_000;
 
 /**
- * One pgmill daemon: migrates, loads the crontab, runs the supervised worker
- * pool with the ledger, sweeps half-done dead-letter moves, and shuts down in
- * order: stop cron and fetching, drain, abort, release, flush, close.
+ * One pgmill daemon: migrates, registers and heartbeats, loads the crontab,
+ * runs the supervised worker pool with the ledger, sweeps half-done
+ * dead-letter moves, reaps dead peers, and shuts down in order: stop cron and
+ * fetching, drain, abort, release, flush, close. It reports all of it on
+ * `events`, which the caller may create first to listen from the start.
  */
 export class Daemon {
   private stateNow: DaemonState = "starting";
   private sweepTimer: NodeJS.Timeout | null = null;
   private stopping: Promise<void> | null = null;
+  /** Every graphile-worker pool and worker id used: what our job locks carry. */
+  private readonly workerIds = new Set<string>();
 
   private constructor(
     readonly id: string,
@@ -39,9 +45,16 @@ export class Daemon {
     readonly crontab: CrontabSchedule,
     readonly attempts: AttemptRunner,
     readonly pool: PoolSupervisor,
+    readonly heartbeat: Heartbeat,
   ) {}
 
-  static async start(config: Config, logger: Logger, tasks: Readonly<Record<string, AnyTask>>): Promise<Daemon> {
+  static async start(
+    config: Config,
+    logger: Logger,
+    tasks: Readonly<Record<string, AnyTask>>,
+    events: DaemonEvents = createDaemonEvents(),
+  ): Promise<Daemon> {
+    events.emit("state", "starting");
     const target = await resolveDatabase(config, logger);
     const database = openDatabase(target.connectionString, {
       maxConnections: connectionBudget(config.concurrency),
@@ -49,9 +62,10 @@ export class Daemon {
     });
     try {
       await migrate(database.db, database.pool, logger);
-      const crontab = new CrontabSchedule(config.crontabPath, tasks, logger);
+      events.emit("migrations", true);
+      const crontab = new CrontabSchedule(config.crontabPath, tasks, logger, (ids) => events.emit("cron:loaded", ids));
       await crontab.load();
-      const daemon = Daemon.assemble(config, logger, target, database, crontab, tasks);
+      const daemon = Daemon.assemble(config, logger, events, target, database, crontab, tasks);
       await daemon.run();
       return daemon;
     } catch (error) {
@@ -64,13 +78,13 @@ export class Daemon {
   private static assemble(
     config: Config,
     logger: Logger,
+    events: DaemonEvents,
     target: DatabaseTarget,
     database: DatabaseHandle,
     crontab: CrontabSchedule,
     tasks: Readonly<Record<string, AnyTask>>,
   ): Daemon {
     const id = newDaemonId();
-    const events = createDaemonEvents();
     const ledger = new Ledger(database.db, {
       batchSize: config.ledgerBatchSize,
       logger,
@@ -82,9 +96,29 @@ export class Daemon {
       (engineEvents) =>
         engineOptions({ config, pgPool: database.pool, taskList, cronItems: crontab.items, events: engineEvents, logger }),
       logger,
-      (restarts) => events.emit("pool:restart", restarts),
+      {
+        restarted: (restarts) => events.emit("pool:restart", restarts),
+        running: (running) => events.emit("pool:running", running),
+      },
     );
-    return new Daemon(id, events, config, logger, target, database, ledger, crontab, attempts, pool);
+    const reaper = new Reaper(database.db, id, config.deadAfterMs, events, logger);
+    let daemon: Daemon | null = null;
+    const heartbeat = new Heartbeat(
+      database.db,
+      id,
+      config.heartbeatIntervalMs,
+      {
+        state: () => daemon?.state ?? "starting",
+        jobsInFlight: () => attempts.runningCount,
+        workerIds: () => [...(daemon?.workerIds ?? [])],
+      },
+      reaper,
+      events,
+      logger,
+    );
+    daemon = new Daemon(id, events, config, logger, target, database, ledger, crontab, attempts, pool, heartbeat);
+    daemon.followEngine();
+    return daemon;
   }
 
   get state(): DaemonState {
@@ -110,13 +144,37 @@ export class Daemon {
     await this.close();
   }
 
+  /** What graphile-worker tells us: the ids our locks carry, and the cron ticks it enqueued. */
+  private followEngine(): void {
+    const engine = this.pool.events;
+    engine.on("pool:create", ({ workerPool }) => this.noteWorkerId(workerPool.id));
+    engine.on("worker:create", ({ worker }) => this.noteWorkerId(worker.workerId));
+    const enqueued = ({ timestamp, ...rest }: { timestamp: number | string } & object) => {
+      const items = "jobsAndIdentifiers" in rest ? rest.jobsAndIdentifiers : "itemsToBackfill" in rest ? rest.itemsToBackfill : [];
+      const identifiers = (items as { identifier: string }[]).map((i) => i.identifier);
+      this.events.emit("cron:enqueued", identifiers, new Date(timestamp));
+    };
+    engine.on("cron:scheduled", enqueued);
+    engine.on("cron:backfill", enqueued);
+  }
+
+  /** Persist a new lock id at once: a crash before the next beat must not hide its jobs from the reaper. */
+  private noteWorkerId(workerId: string): void {
+    if (this.workerIds.has(workerId)) return;
+    this.workerIds.add(workerId);
+    void this.heartbeat.beat();
+  }
+
   private async run(): Promise<void> {
+    await this.heartbeat.register();
     await this.sweep();
     this.crontab.watch();
     await this.pool.start();
+    this.heartbeat.start();
     this.sweepTimer = setInterval(() => void this.sweep(), this.config.sweepIntervalMs);
     this.sweepTimer.unref();
     this.setState("running");
+    void this.heartbeat.beat();
     this.logger.info(
       { daemonId: this.id, concurrency: this.config.concurrency, crontab: this.config.crontabPath },
       "pgmill daemon running",
@@ -125,6 +183,7 @@ export class Daemon {
 
   private async drainAndClose(): Promise<void> {
     this.setState("draining");
+    void this.heartbeat.beat();
     this.logger.info(
       { running: this.attempts.runningCount, drainBudgetMs: this.config.shutdownTimeoutMs },
       "shutting down: cron and fetching stopped, draining running jobs",
@@ -145,6 +204,7 @@ export class Daemon {
 
   private async close(): Promise<void> {
     await this.ledger.close(LEDGER_CLOSE_MS);
+    await this.heartbeat.stop();
     await this.database.close().catch((error) => this.logger.warn({ err: error }, "closing the database pool failed"));
     await this.target.embedded?.stop();
     this.setState("stopped");
@@ -159,8 +219,9 @@ export class Daemon {
 
   private async sweep(): Promise<void> {
     try {
-      const { moved, finished } = await sweepDeadLetters(this.database.db, this.id);
+      const { moved, finished, movedTasks } = await sweepDeadLetters(this.database.db, this.id);
       if (moved || finished) this.logger.info({ moved, finished }, "dead-letter sweep finished half-done moves");
+      for (const task of movedTasks) this.events.emit("job:dead", task, "max_attempts");
     } catch (error) {
       this.logger.warn({ err: error }, "dead-letter sweep failed; will retry");
     }

@@ -22,7 +22,7 @@ export class PoolSupervisor {
   constructor(
     private readonly options: (events: WorkerEvents) => RunnerOptions,
     private readonly logger: Logger,
-    private readonly onRestart: (restarts: number) => void,
+    private readonly report: { restarted(restarts: number): void; running(running: boolean): void },
   ) {}
 
   get running(): boolean {
@@ -61,6 +61,7 @@ export class PoolSupervisor {
       const runner = await run(this.options(this.events));
       this.runner = runner;
       this.failures = 0;
+      this.report.running(true);
       runner.promise.then(
         () => this.onRunnerEnded(runner, null),
         (error: unknown) => this.onRunnerEnded(runner, error),
@@ -74,10 +75,11 @@ export class PoolSupervisor {
   private onRunnerEnded(runner: Runner, error: unknown): void {
     if (this.runner !== runner) return;
     this.runner = null;
-    if (this.stopping) return;
+    if (this.stopping) return this.report.running(false);
     this.failures++;
     this.restarts++;
-    this.onRestart(this.restarts);
+    this.report.running(false);
+    this.report.restarted(this.restarts);
     this.logger.error({ err: error, restarts: this.restarts }, "worker pool stopped unexpectedly; starting a new one");
     void this.backoff().then(() => this.start());
   }

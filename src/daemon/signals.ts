@@ -1,17 +1,17 @@
 import type { Logger } from "../logging/logger.js";
-import type { Daemon } from "./daemon.js";
+import type { ServedDaemon } from "./serve.js";
 
 /**
  * SIGTERM/SIGINT: drain and exit 0; a second one forces (exit 1).
  * SIGHUP: reload the crontab.
  */
-export function handleSignals(daemon: Daemon, logger: Logger): void {
+export function handleSignals(served: ServedDaemon, logger: Logger): void {
   let signalled = 0;
   const onStop = (signal: NodeJS.Signals) => {
     signalled++;
     if (signalled === 1) {
       logger.info({ signal }, "received signal; shutting down gracefully (send again to force)");
-      daemon.shutdown().then(
+      served.shutdown().then(
         () => exit(0),
         (error: unknown) => {
           logger.error({ err: error }, "shutdown failed");
@@ -20,14 +20,14 @@ export function handleSignals(daemon: Daemon, logger: Logger): void {
       );
     } else if (signalled === 2) {
       logger.warn({ signal }, "received second signal; forcing shutdown");
-      daemon.forceShutdown().finally(() => exit(1));
+      served.forceShutdown().finally(() => exit(1));
     }
   };
   process.on("SIGTERM", onStop);
   process.on("SIGINT", onStop);
   process.on("SIGHUP", () => {
     logger.info("received SIGHUP; reloading crontab");
-    void daemon.reloadCrontab();
+    void served.daemon.reloadCrontab();
   });
   const exit = (code: number) => {
     logger.flush();

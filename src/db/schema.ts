@@ -84,7 +84,24 @@ export interface KnownCrontabsView {
   last_execution: Date | null;
 }
 
+export type DaemonRowState = "starting" | "running" | "draining" | "stopped" | "dead";
+
+export interface DaemonsTable {
+  id: string;
+  host: string;
+  pid: number;
+  version: string;
+  started_at: Generated<Date>;
+  last_seen: Generated<Date>;
+  worker_ids: string[];
+  state: DaemonRowState;
+  jobs_in_flight: number;
+  reaped_by: string | null;
+  reaped_at: Date | null;
+}
+
 export interface Database {
+  "pgmill.daemons": DaemonsTable;
   "pgmill.job_runs": JobRunsTable;
   "pgmill.dead_letters": DeadLettersTable;
   "pgmill.task_stats": TaskStatsView;

@@ -1,15 +1,8 @@
 import { settlesWithin } from "../async/settles-within.js";
 import type { Db } from "../db/database.js";
 import type { Logger } from "../logging/logger.js";
-import {
-  MAX_ERROR_MESSAGE_BYTES,
-  MAX_ERROR_STACK_BYTES,
-  storableText,
-  toJsonb,
-  type DeadLetterRecord,
-  type LedgerEntry,
-  type RunRecord,
-} from "./entry.js";
+import type { LedgerEntry } from "./entry.js";
+import { deadLetterRow, jobRunRow } from "./rows.js";
 
 interface Pending {
   readonly entry: LedgerEntry;
@@ -131,7 +124,7 @@ export class Ledger {
     await this.db.transaction().execute(async (trx) => {
       await trx
         .insertInto("pgmill.job_runs")
-        .values(entries.map((e) => runRow(e.run)))
+        .values(entries.map((e) => jobRunRow(e.run)))
         .onConflict((oc) => oc.column("id").doNothing())
         .execute();
       if (deadLetters.length) {
@@ -144,46 +137,6 @@ export class Ledger {
       }
     });
   }
-}
-
-function runRow(run: RunRecord) {
-  return {
-    id: run.id,
-    job_id: run.jobId,
-    task: run.task,
-    queue: run.queue,
-    job_key: run.jobKey,
-    attempt: run.attempt,
-    max_attempts: run.maxAttempts,
-    status: run.status,
-    error_message: run.error ? storableText(run.error.message, MAX_ERROR_MESSAGE_BYTES) : null,
-    error_stack: run.error?.stack ? storableText(run.error.stack, MAX_ERROR_STACK_BYTES) : null,
-    started_at: run.startedAt,
-    finished_at: run.finishedAt,
-    duration_ms: run.durationMs,
-    daemon_id: run.daemonId,
-    payload: run.payload === null || run.payload === undefined ? null : toJsonb(run.payload),
-  };
-}
-
-function deadLetterRow(dl: DeadLetterRecord, lastError: RunRecord["error"]) {
-  return {
-    job_id: dl.jobId,
-    job_revision: dl.jobRevision,
-    task: dl.task,
-    payload: toJsonb(dl.payload ?? null),
-    queue: dl.queue,
-    priority: dl.priority,
-    job_key: dl.jobKey,
-    flags: dl.flags,
-    attempts: dl.attempts,
-    max_attempts: dl.maxAttempts,
-    job_created_at: dl.jobCreatedAt,
-    reason: dl.reason,
-    last_error: lastError ? storableText(lastError.message, MAX_ERROR_MESSAGE_BYTES) : null,
-    last_error_stack: lastError?.stack ? storableText(lastError.stack, MAX_ERROR_STACK_BYTES) : null,
-    daemon_id: dl.daemonId,
-  };
 }
 
 /** SQLSTATE classes 22 (data exception) and 23 (constraint violation): not transient. */

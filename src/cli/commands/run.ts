@@ -1,7 +1,7 @@
 import type { Command } from "commander";
 import { loadConfig } from "../../config/config.js";
 import { SETTING_FLAGS, optionKey, type FlagSetting } from "../../config/flags.js";
-import { Daemon } from "../../daemon/daemon.js";
+import { serveDaemon } from "../../daemon/serve.js";
 import { handleSignals } from "../../daemon/signals.js";
 import { createLogger } from "../../logging/logger.js";
 import { tasks } from "../../tasks/index.js";
@@ -17,7 +17,7 @@ export function registerRun(program: Command): void {
     );
     const config = loadConfig(overrides);
     const logger = createLogger(config.logLevel);
-    const daemon = await Daemon.start(config, logger, tasks);
-    handleSignals(daemon, logger);
+    const served = await serveDaemon(config, logger, tasks);
+    handleSignals(served, logger);
   });
 }

@@ -1,0 +1,96 @@
+import { monitorEventLoopDelay, type IntervalHistogram } from "node:perf_hooks";
+import type { DaemonEvents, DaemonState } from "../daemon/daemon-events.js";
+
+export interface Check {
+  readonly ok: boolean;
+  readonly detail: string;
+}
+
+export interface HealthReport {
+  readonly status: "ok" | "failing";
+  readonly checks: Readonly<Record<string, Check>>;
+}
+
+export interface HealthOptions {
+  /** A heartbeat older than this many intervals means the loop is stuck. */
+  readonly heartbeatIntervalMs: number;
+  readonly now?: () => number;
+}
+
+const STALE_BEATS = 3;
+/** An event loop that stalled this long since the last probe is not healthy. */
+const MAX_EVENT_LOOP_DELAY_MS = 5_000;
+
+/**
+ * Liveness and readiness, from what the daemon reports on its events.
+ * Liveness never asks the database: a Postgres outage must not get healthy
+ * pods restarted. Readiness wants the database to have answered recently,
+ * the schema current, the pool running, and the daemon not draining.
+ */
+export class Health {
+  private state: DaemonState = "starting";
+  private lastTick: number;
+  private lastDatabaseAnswer = 0;
+  private databaseError: string | null = "no answer yet";
+  private migrationsCurrent = false;
+  private poolRunning = false;
+  private readonly now: () => number;
+  private readonly loopDelay: IntervalHistogram = monitorEventLoopDelay({ resolution: 20 });
+
+  constructor(
+    events: DaemonEvents,
+    private readonly options: HealthOptions,
+  ) {
+    this.now = options.now ?? Date.now;
+    this.lastTick = this.now();
+    this.loopDelay.enable();
+    events.on("state", (state) => (this.state = state));
+    events.on("heartbeat", () => (this.lastTick = this.now()));
+    events.on("database", (ok, error) => {
+      if (ok) this.lastDatabaseAnswer = this.now();
+      this.databaseError = error;
+    });
+    events.on("migrations", (current) => (this.migrationsCurrent = current));
+    events.on("pool:running", (running) => (this.poolRunning = running));
+  }
+
+  /** Stops measuring the event loop (tests, shutdown). */
+  close(): void {
+    this.loopDelay.disable();
+  }
+
+  liveness(): HealthReport {
+    const sinceTick = this.now() - this.lastTick;
+    const stale = this.options.heartbeatIntervalMs * STALE_BEATS;
+    // Before the heartbeat starts (start-up) the loop cannot be stale yet.
+    const loopAlive = this.state === "starting" || this.state === "stopped" || sinceTick <= stale;
+    const worstDelayMs = this.loopDelay.max / 1e6;
+    this.loopDelay.reset();
+    return report({
+      heartbeat_loop: { ok: loopAlive, detail: `last tick ${Math.round(sinceTick)}ms ago (limit ${stale}ms)` },
+      event_loop: {
+        ok: worstDelayMs <= MAX_EVENT_LOOP_DELAY_MS,
+        detail: `worst delay since the last probe ${Math.round(worstDelayMs)}ms (limit ${MAX_EVENT_LOOP_DELAY_MS}ms)`,
+      },
+    });
+  }
+
+  readiness(): HealthReport {
+    const sinceAnswer = this.now() - this.lastDatabaseAnswer;
+    const fresh = this.options.heartbeatIntervalMs * STALE_BEATS;
+    const databaseOk = this.lastDatabaseAnswer > 0 && sinceAnswer <= fresh && this.databaseError === null;
+    return report({
+      daemon: { ok: this.state === "running", detail: this.state },
+      database: {
+        ok: databaseOk,
+        detail: databaseOk ? `answered ${Math.round(sinceAnswer)}ms ago` : (this.databaseError ?? `no answer for ${Math.round(sinceAnswer)}ms`),
+      },
+      migrations: { ok: this.migrationsCurrent, detail: this.migrationsCurrent ? "current" : "not yet applied" },
+      pool: { ok: this.poolRunning, detail: this.poolRunning ? "running" : "not running" },
+    });
+  }
+}
+
+function report(checks: Record<string, Check>): HealthReport {
+  return { status: Object.values(checks).every((c) => c.ok) ? "ok" : "failing", checks };
+}

@@ -1,0 +1,177 @@
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
+import type { DaemonEvents } from "../daemon/daemon-events.js";
+import type { DeadLetterReason, RunStatus } from "../db/schema.js";
+import type { CachedSnapshot } from "./queue-snapshot.js";
+
+const OUTCOMES: readonly RunStatus[] = ["succeeded", "failed", "timed_out", "dead", "lost"];
+const REASONS: readonly DeadLetterReason[] = ["max_attempts", "permanent_error", "invalid_payload", "daemon_lost"];
+const QUEUE_STATES = ["ready", "scheduled", "running"] as const;
+
+/** Milliseconds to two hours: jobs range from no-ops to reports. */
+const DURATION_BUCKETS = [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 1800, 3600, 7200];
+
+/**
+ * pgmill's Prometheus metrics. Names follow Prometheus conventions (`pgmill_`
+ * prefix, `_total` counters, seconds); labels are few and bounded (task,
+ * outcome, reason, state, crontab identifier). Series for every registered task
+ * are created at zero up front, so rates and alerts work before the first job.
+ */
+export class PgmillMetrics {
+  readonly registry = new Registry();
+  private snapshot: CachedSnapshot | null = null;
+
+  constructor(events: DaemonEvents, options: { tasks: readonly string[]; concurrency: number }) {
+    const r = [this.registry];
+    collectDefaultMetrics({ register: this.registry });
+
+    const started = new Counter({ name: "pgmill_attempts_started_total", help: "Attempts started.", labelNames: ["task"], registers: r });
+    const finished = new Counter({
+      name: "pgmill_attempts_finished_total",
+      help: "Attempts finished, by outcome (succeeded, failed, timed_out, dead, lost).",
+      labelNames: ["task", "outcome"],
+      registers: r,
+    });
+    const duration = new Histogram({
+      name: "pgmill_attempt_duration_seconds",
+      help: "Attempt duration.",
+      labelNames: ["task", "outcome"],
+      buckets: DURATION_BUCKETS,
+      registers: r,
+    });
+    const inFlight = new Gauge({ name: "pgmill_jobs_in_flight", help: "Attempts running in this daemon.", registers: r });
+    const concurrency = new Gauge({ name: "pgmill_pool_concurrency", help: "The most attempts this daemon runs at once.", registers: r });
+    const moved = new Counter({
+      name: "pgmill_dead_letters_moved_total",
+      help: "Jobs this daemon moved to dead letters, by reason.",
+      labelNames: ["task", "reason"],
+      registers: r,
+    });
+    const cronLast = new Gauge({
+      name: "pgmill_cron_last_enqueue_timestamp_seconds",
+      help: "When this daemon last enqueued a tick of the crontab line (or loaded it); take the max across replicas.",
+      labelNames: ["identifier"],
+      registers: r,
+    });
+    const batchRows = new Histogram({
+      name: "pgmill_ledger_batch_rows",
+      help: "History rows per ledger transaction.",
+      buckets: [1, 2, 5, 10, 25, 50, 100, 250, 500, 1000],
+      registers: r,
+    });
+    const batchSeconds = new Histogram({
+      name: "pgmill_ledger_batch_duration_seconds",
+      help: "Ledger transaction latency.",
+      buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 5],
+      registers: r,
+    });
+    const restarts = new Counter({ name: "pgmill_pool_restarts_total", help: "Worker pools restarted after stopping by themselves.", registers: r });
+    const recovered = new Counter({
+      name: "pgmill_lost_jobs_recovered_total",
+      help: "Jobs of dead daemons this daemon released.",
+      registers: r,
+    });
+    const databaseUp = new Gauge({ name: "pgmill_database_up", help: "Whether the database answered the last heartbeat.", registers: r });
+
+    const self = this;
+    const queueJobs = new Gauge({
+      name: "pgmill_queue_jobs",
+      help: "Jobs in graphile-worker by task and state (ready, scheduled, running), database-wide.",
+      labelNames: ["task", "state"],
+      registers: r,
+      async collect() {
+        const snap = await self.snapshot?.get();
+        for (const row of snap?.jobs ?? []) for (const state of QUEUE_STATES) this.set({ task: row.task, state }, row[state]);
+      },
+    });
+    const oldestAge = new Gauge({
+      name: "pgmill_queue_oldest_ready_age_seconds",
+      help: "How long the oldest ready job of the task has waited, database-wide.",
+      labelNames: ["task"],
+      registers: r,
+      async collect() {
+        const snap = await self.snapshot?.get();
+        for (const row of snap?.jobs ?? []) this.set({ task: row.task }, row.oldestReadyAgeSeconds);
+      },
+    });
+    const deadLetters = new Gauge({
+      name: "pgmill_dead_letters",
+      help: "Dead letters not yet retried, database-wide.",
+      labelNames: ["task"],
+      registers: r,
+      async collect() {
+        const snap = await self.snapshot?.get();
+        for (const row of snap?.deadLetters ?? []) this.set({ task: row.task }, row.pending);
+      },
+    });
+    new Gauge({
+      name: "pgmill_daemons_live",
+      help: "Live daemons registered in the database.",
+      registers: r,
+      async collect() {
+        const snap = await self.snapshot?.get();
+        if (snap) this.set(snap.liveDaemons);
+      },
+    });
+
+    // Pre-initialise: every task's series exist at zero from the first scrape.
+    concurrency.set(options.concurrency);
+    inFlight.set(0);
+    restarts.inc(0);
+    recovered.inc(0);
+    databaseUp.set(0);
+    for (const task of options.tasks) {
+      started.inc({ task }, 0);
+      oldestAge.set({ task }, 0);
+      deadLetters.set({ task }, 0);
+      for (const outcome of OUTCOMES) {
+        finished.inc({ task, outcome }, 0);
+        duration.zero({ task, outcome });
+      }
+      for (const reason of REASONS) moved.inc({ task, reason }, 0);
+      for (const state of QUEUE_STATES) queueJobs.set({ task, state }, 0);
+    }
+
+    events.on("attempt:start", (task) => {
+      started.inc({ task });
+      inFlight.inc();
+    });
+    events.on("attempt:finish", (task, outcome, seconds) => {
+      finished.inc({ task, outcome });
+      duration.observe({ task, outcome }, seconds);
+      inFlight.dec();
+    });
+    events.on("job:dead", (task, reason) => moved.inc({ task, reason }));
+    events.on("ledger:batch", (rows, seconds) => {
+      batchRows.observe(rows);
+      batchSeconds.observe(seconds);
+    });
+    events.on("pool:restart", () => restarts.inc());
+    events.on("reaped", (_daemons, jobs) => recovered.inc(jobs));
+    events.on("database", (ok) => databaseUp.set(ok ? 1 : 0));
+    // A line this daemon has not seen fire counts from when it was loaded.
+    const knownLines = new Set<string>();
+    events.on("cron:loaded", (identifiers) => {
+      const now = Date.now() / 1000;
+      for (const identifier of identifiers.filter((id) => !knownLines.has(id))) {
+        knownLines.add(identifier);
+        cronLast.set({ identifier }, now);
+      }
+    });
+    events.on("cron:enqueued", (identifiers, at) => {
+      for (const identifier of identifiers) cronLast.set({ identifier }, at.getTime() / 1000);
+    });
+  }
+
+  /** Queue gauges read the database through this once the daemon has one. */
+  useSnapshot(snapshot: CachedSnapshot): void {
+    this.snapshot = snapshot;
+  }
+
+  contentType(): string {
+    return this.registry.contentType;
+  }
+
+  render(): Promise<string> {
+    return this.registry.metrics();
+  }
+}
