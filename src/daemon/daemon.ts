@@ -11,7 +11,7 @@ import { settlesWithin } from "../async/settles-within.js";
 import { AttemptRunner } from "./attempt-runner.js";
 import { createDaemonEvents, type DaemonEvents, type DaemonState } from "./daemon-events.js";
 import { newDaemonId } from "./daemon-id.js";
-import { connectionBudget, engineOptions } from "./engine-options.js";
+import { POLL_INTERVAL_MS, connectionBudget, engineOptions } from "./engine-options.js";
 import { Heartbeat } from "./heartbeat.js";
 import { PoolSupervisor } from "./pool-supervisor.js";
 import { Reaper } from "./reaper.js";
@@ -19,6 +19,8 @@ import { Reaper } from "./reaper.js";
 /** After the drain budget the signal aborts; handlers get this long to settle before their jobs are released. */
 const ABORT_GRACE_MS = 5_000;
 const LEDGER_CLOSE_MS = 10_000;
+/** An idle pool that has not fetched for this many poll intervals is wedged. */
+const WEDGED_AFTER_POLLS = 15;
 
 /**
  * One pgmill daemon: migrates, registers and heartbeats, loads the crontab,
@@ -92,6 +94,8 @@ export class Daemon {
     });
     const attempts = new AttemptRunner({ ledger, logger, daemonId: id, config, events });
     const taskList = attempts.taskList(tasks);
+    let databaseUp = true;
+    events.on("database", (ok) => (databaseUp = ok));
     const pool = new PoolSupervisor(
       (engineEvents) =>
         engineOptions({ config, pgPool: database.pool, taskList, cronItems: crontab.items, events: engineEvents, logger }),
@@ -100,7 +104,10 @@ export class Daemon {
         restarted: (restarts) => events.emit("pool:restart", restarts),
         running: (running) => events.emit("pool:running", running),
       },
+      { idle: () => attempts.runningCount === 0, databaseUp: () => databaseUp },
+      WEDGED_AFTER_POLLS * POLL_INTERVAL_MS,
     );
+
     const reaper = new Reaper(database.db, id, config.deadAfterMs, events, logger);
     let daemon: Daemon | null = null;
     const heartbeat = new Heartbeat(

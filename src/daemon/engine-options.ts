@@ -9,6 +9,9 @@ import type { Logger } from "../logging/logger.js";
  * one job per round trip; with the local queue and batched complete/fail on,
  * the same database serves many times the throughput (see bench/README.md).
  */
+/** How often an idle pool looks for jobs (LISTEN/NOTIFY wakes it sooner). */
+export const POLL_INTERVAL_MS = 2_000;
+
 export function engineOptions(input: {
   config: Pick<Config, "concurrency" | "shutdownTimeoutMs">;
   pgPool: pg.Pool;
@@ -29,7 +32,7 @@ export function engineOptions(input: {
     preset: {
       worker: {
         concurrentJobs: concurrency,
-        pollInterval: 2_000,
+        pollInterval: POLL_INTERVAL_MS,
         localQueue: {
           size: Math.max(2, concurrency * 2),
           // Jobs locked into the local queue go back after this long idle.

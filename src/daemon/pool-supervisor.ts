@@ -4,12 +4,27 @@ import type { Logger } from "../logging/logger.js";
 
 const RESTART_MIN_MS = 500;
 const RESTART_MAX_MS = 30_000;
+const WATCHDOG_EVERY_MS = 5_000;
+
+/** What the watchdog needs to know about the rest of the daemon. */
+export interface PoolConditions {
+  /** No attempt is running in this daemon. */
+  idle(): boolean;
+  /** The database answered the last heartbeat. */
+  databaseUp(): boolean;
+}
 
 /**
  * Keeps a graphile-worker runner alive. A runner can stop by itself (with
  * batching on, a database error while completing jobs ends the pool); the
  * supervisor logs it and starts a new one with exponential backoff. It never
  * gives up and never exits the process: only `stop()` ends it.
+ *
+ * A watchdog also restarts a pool that is wedged without stopping: idle, the
+ * database answering, yet no successful job fetch for `wedgedAfterMs` (an
+ * idle pool fetches every poll interval). graphile-worker 0.17 gets there when
+ * its first task lookup fails (database away at start-up): it caches the
+ * failure and every later fetch fails with it. A new runner starts clean.
  */
 export class PoolSupervisor {
   readonly events: WorkerEvents = new EventEmitter() as WorkerEvents;
@@ -18,12 +33,19 @@ export class PoolSupervisor {
   private failures = 0;
   private restartTimer: NodeJS.Timeout | null = null;
   private restarts = 0;
+  private lastFetch = Date.now();
+  private watchdog: NodeJS.Timeout | null = null;
 
   constructor(
     private readonly options: (events: WorkerEvents) => RunnerOptions,
     private readonly logger: Logger,
     private readonly report: { restarted(restarts: number): void; running(running: boolean): void },
-  ) {}
+    private readonly conditions: PoolConditions,
+    private readonly wedgedAfterMs: number,
+  ) {
+    this.events.on("localQueue:getJobs:complete", () => (this.lastFetch = Date.now()));
+    this.events.on("pool:create", () => (this.lastFetch = Date.now()));
+  }
 
   get running(): boolean {
     return this.runner !== null;
@@ -35,6 +57,8 @@ export class PoolSupervisor {
 
   /** Starts the first runner; resolves once it is up (retrying until it is). */
   async start(): Promise<void> {
+    this.watchdog ??= setInterval(() => this.checkWedged(), WATCHDOG_EVERY_MS);
+    this.watchdog.unref();
     while (!this.stopping && !this.runner) {
       await this.launch();
       if (!this.runner && !this.stopping) await this.backoff();
@@ -44,6 +68,7 @@ export class PoolSupervisor {
   /** Graceful stop: cron and fetching stop, running jobs drain (see engine options). */
   async stop(): Promise<void> {
     this.stopping = true;
+    if (this.watchdog) clearInterval(this.watchdog);
     if (this.restartTimer) clearTimeout(this.restartTimer);
     const runner = this.runner;
     if (runner) await runner.stop().catch((error) => this.logger.warn({ err: error }, "runner stop reported an error"));
@@ -52,8 +77,22 @@ export class PoolSupervisor {
   /** Forceful stop: graphile-worker fails (releases) the jobs still running so another daemon can take them. */
   async kill(): Promise<void> {
     this.stopping = true;
+    if (this.watchdog) clearInterval(this.watchdog);
     if (this.restartTimer) clearTimeout(this.restartTimer);
     await this.runner?.kill("pgmill forced shutdown").catch((error) => this.logger.warn({ err: error }, "runner kill reported an error"));
+  }
+
+  private checkWedged(): void {
+    const silentFor = Date.now() - this.lastFetch;
+    if (!this.runner || this.stopping || silentFor < this.wedgedAfterMs) return;
+    if (!this.conditions.idle() || !this.conditions.databaseUp()) return;
+    this.logger.error(
+      { silentForMs: silentFor },
+      "worker pool has fetched no jobs while idle and the database answers; restarting it",
+    );
+    this.lastFetch = Date.now();
+    // Ends the runner; onRunnerEnded sees an unplanned stop and starts a new one.
+    void this.runner.stop("pgmill watchdog: pool wedged").catch(() => undefined);
   }
 
   private async launch(): Promise<void> {

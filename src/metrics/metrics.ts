@@ -23,6 +23,11 @@ export class PgmillMetrics {
   constructor(events: DaemonEvents, options: { tasks: readonly string[]; concurrency: number }) {
     const r = [this.registry];
     collectDefaultMetrics({ register: this.registry });
+    // prom-client names three gauges `_total`, which Prometheus reserves for
+    // counters (promtool rejects them); their by-type twins carry the same data.
+    for (const name of ["nodejs_active_handles_total", "nodejs_active_requests_total", "nodejs_active_resources_total"]) {
+      this.registry.removeSingleMetric(name);
+    }
 
     const started = new Counter({ name: "pgmill_attempts_started_total", help: "Attempts started.", labelNames: ["task"], registers: r });
     const finished = new Counter({
