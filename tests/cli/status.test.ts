@@ -14,6 +14,7 @@ const HOUR = 60 * MINUTE;
 
 interface Status {
   jobs: { task: string; state: string; jobs: string | number }[];
+  daemons: { id: string; state: string; jobs_in_flight: number; seconds_since_beat: number }[];
   running: { id: string; task: string; attempts: number; max_attempts: number; locked_at: string; locked_by: string }[];
   deadLetters: { task: string; dead_letters: string | number; last_died_at: string }[];
   cron: { id: string; task: string; timezone: string; next_fire: string | null }[];
@@ -57,6 +58,10 @@ beforeAll(async () => {
   // A job a worker holds, and one that used up its attempts: states graphile-worker
   // reaches only while running jobs, set directly on its table.
   runningJobId = await addJob("http", { url: "https://example.com/running" }, { maxAttempts: 10 });
+  await db.handle.db
+    .insertInto("pgmill.daemons")
+    .values({ id: "host-a:42:abc", host: "host-a", pid: 42, version: "0.1.0", worker_ids: ["test-worker-1"], state: "running", jobs_in_flight: 1 })
+    .execute();
   await db.handle.pool.query("update graphile_worker._private_jobs set locked_at = now(), locked_by = 'test-worker-1', attempts = 1 where id = $1", [
     runningJobId,
   ]);
@@ -96,6 +101,9 @@ describe("pgmill status", { timeout: SLOW_CLI_TIMEOUT }, () => {
       { task: "log-message", state: "scheduled", jobs: 2 },
     ]);
 
+    expect(status.daemons).toEqual([expect.objectContaining({ id: "host-a:42:abc", state: "running", jobs_in_flight: 1 })]);
+    expect(status.daemons[0]!.seconds_since_beat).toBeLessThan(60);
+
     expect(status.running).toEqual([
       { id: runningJobId, task: "http", attempts: 1, max_attempts: 10, locked_at: expect.any(String), locked_by: "test-worker-1" },
     ]);
@@ -130,6 +138,7 @@ describe("pgmill status", { timeout: SLOW_CLI_TIMEOUT }, () => {
       sections.set(title!, parseTable(table.join("\n")));
     }
     expect([...sections.keys()]).toEqual([
+      "Daemons (last 24 hours)",
       "Jobs by task and state",
       "Running (locked) jobs",
       "Dead letters (pending retry)",

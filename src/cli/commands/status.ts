@@ -4,7 +4,7 @@ import type { Command } from "commander";
 import { parseCrontabFile } from "../../crontab/parse-crontab.js";
 import { PgmillProblemsError } from "../../errors.js";
 import { nextRuns } from "../../crontab/schedule-matcher.js";
-import { jobsByTaskAndState, pendingDeadLettersByTask, runningJobs } from "../../status/status-queries.js";
+import { daemons, jobsByTaskAndState, pendingDeadLettersByTask, runningJobs } from "../../status/status-queries.js";
 import { tasks } from "../../tasks/index.js";
 import { printRows } from "../output.js";
 import { withDatabase } from "../with-database.js";
@@ -12,22 +12,24 @@ import { withDatabase } from "../with-database.js";
 export function registerStatus(program: Command): void {
   program
     .command("status")
-    .description("jobs by task and state, running jobs, dead letters, next cron fires")
+    .description("daemons, jobs by task and state, running jobs, dead letters, next cron fires")
     .option("--database-url <url>", "Postgres connection string (default: embedded Postgres)")
     .option("--json", "print JSON")
     .action(async (options: { databaseUrl?: string; json?: boolean }) => {
       await withDatabase(options, async ({ database, config }) => {
-        const [jobs, running, deadLetters, cron] = await Promise.all([
+        const [daemonRows, jobs, running, deadLetters, cron] = await Promise.all([
+          daemons(database.db),
           jobsByTaskAndState(database.db),
           runningJobs(database.db),
           pendingDeadLettersByTask(database.db),
           nextCronFires(config.crontabPath),
         ]);
         if (options.json) {
-          process.stdout.write(`${JSON.stringify({ jobs, running, deadLetters, cron }, null, 2)}\n`);
+          process.stdout.write(`${JSON.stringify({ daemons: daemonRows, jobs, running, deadLetters, cron }, null, 2)}\n`);
           return;
         }
         for (const [title, rows, empty] of [
+          ["Daemons (last 24 hours)", daemonRows, "no daemons seen"],
           ["Jobs by task and state", jobs, "no jobs queued"],
           ["Running (locked) jobs", running, "nothing running"],
           ["Dead letters (pending retry)", deadLetters, "no dead letters"],
