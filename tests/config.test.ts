@@ -30,6 +30,8 @@ describe("loadConfig", () => {
       logPayloads: false,
       ledgerBatchSize: 500,
       sweepIntervalMs: 60_000,
+      heartbeatIntervalMs: 5_000,
+      deadAfterMs: 30_000,
       logLevel: "info",
     });
     expect(path.isAbsolute(config.crontabPath)).toBe(true);
@@ -140,6 +142,14 @@ describe("loadConfig", () => {
     ["0", false],
   ])("parses PGMILL_LOG_PAYLOADS=%s as %s", (value, expected) => {
     expect(loadConfig({}, { PGMILL_LOG_PAYLOADS: value }).logPayloads).toBe(expected);
+  });
+
+  it("converts the heartbeat settings to milliseconds and rejects a dead-after shorter than three beats", () => {
+    const config = loadConfig({}, { PGMILL_HEARTBEAT_INTERVAL: "2", PGMILL_DEAD_AFTER: "10" });
+    expect([config.heartbeatIntervalMs, config.deadAfterMs]).toEqual([2000, 10000]);
+    expect(loadConfig({}, {})).toMatchObject({ heartbeatIntervalMs: 5000, deadAfterMs: 30000 });
+    const error = problemsOf(() => loadConfig({}, { PGMILL_HEARTBEAT_INTERVAL: "5", PGMILL_DEAD_AFTER: "10" }));
+    expect(error.problems).toEqual([expect.stringMatching(/^PGMILL_DEAD_AFTER: must be at least 3 heartbeat intervals/)]);
   });
 
   it("rejects an unknown history payload mode", () => {
