@@ -157,6 +157,11 @@ export class PgmillMetrics {
     const knownLines = new Set<string>();
     events.on("cron:loaded", (identifiers) => {
       const now = Date.now() / 1000;
+      // A line removed from the crontab stops reporting, or it would look stuck to alerts.
+      for (const gone of [...knownLines].filter((id) => !identifiers.includes(id))) {
+        knownLines.delete(gone);
+        cronLast.remove({ identifier: gone });
+      }
       for (const identifier of identifiers.filter((id) => !knownLines.has(id))) {
         knownLines.add(identifier);
         cronLast.set({ identifier }, now);
