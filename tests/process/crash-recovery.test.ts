@@ -37,7 +37,8 @@ describe("kill -9 of one of two daemons", () => {
   it("has the survivor record lost attempts, release the jobs and rerun them within the threshold, dead-lettering last attempts", async () => {
     const env = {
       DATABASE_URL: db.url,
-      PGMILL_CONCURRENCY: "4",
+      // Enough slots that whichever daemon's local queue grabs the jobs runs them all at once.
+      PGMILL_CONCURRENCY: "8",
       PGMILL_HEARTBEAT_INTERVAL: "0.5",
       PGMILL_DEAD_AFTER: String(DEAD_AFTER_S),
       PGMILL_SHUTDOWN_TIMEOUT: "1",
