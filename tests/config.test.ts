@@ -31,6 +31,8 @@ describe("loadConfig", () => {
       ledgerBatchSize: 500,
       sweepIntervalMs: 60_000,
       heartbeatIntervalMs: 5_000,
+      historyRetentionDays: 30,
+      deadLetterRetentionDays: 90,
       deadAfterMs: 30_000,
       logLevel: "info",
     });

@@ -19,6 +19,8 @@ export interface Config {
   readonly ledgerBatchSize: number;
   readonly sweepIntervalMs: number;
   readonly heartbeatIntervalMs: number;
+  readonly historyRetentionDays: number;
+  readonly deadLetterRetentionDays: number;
   readonly deadAfterMs: number;
   readonly logLevel: (typeof LOG_LEVELS)[number];
 }
@@ -62,6 +64,8 @@ export function loadConfig(overrides: Partial<Record<SettingName, string>> = {},
     ledgerBatchSize: s.PGMILL_LEDGER_BATCH_SIZE,
     sweepIntervalMs: Math.round(s.PGMILL_SWEEP_INTERVAL * 1000),
     heartbeatIntervalMs: Math.round(s.PGMILL_HEARTBEAT_INTERVAL * 1000),
+    historyRetentionDays: s.PGMILL_HISTORY_RETENTION_DAYS,
+    deadLetterRetentionDays: s.PGMILL_DEAD_LETTER_RETENTION_DAYS,
     deadAfterMs: Math.round(s.PGMILL_DEAD_AFTER * 1000),
     logLevel: s.LOG_LEVEL,
   });

@@ -27,6 +27,8 @@ export const settingsSchema = z
   PGMILL_LOG_PAYLOADS: z.stringbool().default(false),
   PGMILL_LEDGER_BATCH_SIZE: positiveInt(10_000).default(500),
   PGMILL_SWEEP_INTERVAL: seconds.min(1).default(60),
+  PGMILL_HISTORY_RETENTION_DAYS: z.coerce.number().int().min(1).max(36_500).default(30),
+  PGMILL_DEAD_LETTER_RETENTION_DAYS: z.coerce.number().int().min(1).max(36_500).default(90),
   PGMILL_HEARTBEAT_INTERVAL: seconds.min(0.1).default(5),
   PGMILL_DEAD_AFTER: seconds.min(1).default(30),
   LOG_LEVEL: z.enum(LOG_LEVELS).default("info"),

@@ -5,6 +5,7 @@ import { openDatabase, type DatabaseHandle } from "../db/database.js";
 import { migrate } from "../db/migrate.js";
 import { sweepDeadLetters } from "../dead-letters/sweep.js";
 import { Ledger } from "../ledger/ledger.js";
+import { applyRetention } from "../ledger/retention.js";
 import type { Logger } from "../logging/logger.js";
 import type { AnyTask } from "../tasks/define-task.js";
 import { settlesWithin } from "../async/settles-within.js";
@@ -19,6 +20,8 @@ import { Reaper } from "./reaper.js";
 /** After the drain budget the signal aborts; handlers get this long to settle before their jobs are released. */
 const ABORT_GRACE_MS = 5_000;
 const LEDGER_CLOSE_MS = 10_000;
+/** Partitions ahead, history and dead-letter retention: hourly is plenty. */
+const RETENTION_EVERY_MS = 60 * 60 * 1000;
 /** An idle pool that has not fetched for this many poll intervals is wedged. */
 const WEDGED_AFTER_POLLS = 15;
 
@@ -32,6 +35,7 @@ const WEDGED_AFTER_POLLS = 15;
 export class Daemon {
   private stateNow: DaemonState = "starting";
   private sweepTimer: NodeJS.Timeout | null = null;
+  private retentionTimer: NodeJS.Timeout | null = null;
   private stopping: Promise<void> | null = null;
   /** Every graphile-worker pool and worker id used: what our job locks carry. */
   private readonly workerIds = new Set<string>();
@@ -174,12 +178,15 @@ export class Daemon {
 
   private async run(): Promise<void> {
     await this.heartbeat.register();
+    await this.retain();
     await this.sweep();
     this.crontab.watch();
     await this.pool.start();
     this.heartbeat.start();
     this.sweepTimer = setInterval(() => void this.sweep(), this.config.sweepIntervalMs);
     this.sweepTimer.unref();
+    this.retentionTimer = setInterval(() => void this.retain(), RETENTION_EVERY_MS);
+    this.retentionTimer.unref();
     this.setState("running");
     void this.heartbeat.beat();
     this.logger.info(
@@ -221,7 +228,18 @@ export class Daemon {
   private stopBackgroundWork(): void {
     this.crontab.stop();
     if (this.sweepTimer) clearInterval(this.sweepTimer);
+    if (this.retentionTimer) clearInterval(this.retentionTimer);
     this.sweepTimer = null;
+    this.retentionTimer = null;
+  }
+
+  private async retain(): Promise<void> {
+    try {
+      const result = await applyRetention(this.database.db, this.config);
+      if (result.partitionsDropped || result.deadLettersPurged) this.logger.info(result, "applied history and dead-letter retention");
+    } catch (error) {
+      this.logger.warn({ err: error }, "history retention failed; will retry");
+    }
   }
 
   private async sweep(): Promise<void> {

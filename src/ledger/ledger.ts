@@ -125,7 +125,7 @@ export class Ledger {
       await trx
         .insertInto("pgmill.job_runs")
         .values(entries.map((e) => jobRunRow(e.run)))
-        .onConflict((oc) => oc.column("id").doNothing())
+        .onConflict((oc) => oc.columns(["id", "started_at"]).doNothing())
         .execute();
       if (deadLetters.length) {
         const lastErrors = new Map(entries.filter((e) => e.deadLetter).map((e) => [e.deadLetter!.jobId, e.run.error]));
