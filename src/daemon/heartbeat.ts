@@ -40,7 +40,12 @@ export class Heartbeat {
   }
 
   start(): void {
-    this.timer = setInterval(() => void this.beat(), this.intervalMs);
+    this.timer = setInterval(() => {
+      // The loop ticking is what liveness watches, whatever the database does:
+      // a beat stuck on a black-holed connection must not get the pod restarted.
+      this.events.emit("heartbeat");
+      void this.beat();
+    }, this.intervalMs);
   }
 
   /** Writes the current status now (say, a new pool id) rather than at the next beat. */
@@ -65,7 +70,6 @@ export class Heartbeat {
   }
 
   private async beatOnce(): Promise<void> {
-    this.events.emit("heartbeat");
     try {
       const updated = await this.db
         .updateTable("pgmill.daemons")

@@ -25,6 +25,9 @@ export function openDatabase(
     connectionString,
     max: options.maxConnections,
     application_name: options.applicationName ?? "pgmill",
+    // A server that vanishes without closing the socket is noticed, not waited on forever.
+    connectionTimeoutMillis: 10_000,
+    keepAlive: true,
   });
   // Errors of idle clients (a server restart) would otherwise crash the process;
   // graphile-worker also expects each client to carry a handler.

@@ -89,6 +89,22 @@ describe("probes", () => {
     expect((await probe("/nope")).status).toBe(404);
   });
 
+  it("keeps liveness 200 while the database is black-holed (connections hang), readiness 503", async () => {
+    proxy.freeze();
+    const down = await waitFor("readiness to fail", async () => {
+      const r = await probe("/readyz");
+      return r.status === 503 ? r : null;
+    });
+    expect(JSON.parse(down.body).checks.database.ok).toBe(false);
+    // Well past three heartbeat intervals with every query hanging.
+    for (let i = 0; i < 5; i++) {
+      await new Promise((r) => setTimeout(r, 400));
+      expect((await probe("/livez")).status).toBe(200);
+    }
+    proxy.restore();
+    await waitFor("readiness to recover", async () => (await probe("/readyz")).status === 200, 30_000);
+  });
+
   it("turns readiness to 503 while the database is away and back to 200 after, liveness 200 throughout", async () => {
     proxy.cut();
     const down = await waitFor("readiness to fail", async () => {

@@ -4,6 +4,9 @@ export interface TcpProxy {
   readonly port: number;
   /** Drops every connection and refuses new ones: the database "goes away". */
   cut(): void;
+  /** Keeps connections open but lets nothing through: a black-holed network. */
+  freeze(): void;
+  /** Back to normal; frozen traffic flows on. */
   restore(): void;
   close(): Promise<void>;
 }
@@ -11,28 +14,46 @@ export interface TcpProxy {
 /** A loopback proxy to `target`, to take the database away from a daemon without stopping the shared server. */
 export async function startTcpProxy(target: { host: string; port: number }): Promise<TcpProxy> {
   const sockets = new Set<net.Socket>();
-  let open = true;
-  const server = net.createServer((client) => {
-    if (!open) return client.destroy();
+  const held: net.Socket[] = [];
+  let mode: "open" | "cut" | "frozen" = "open";
+
+  const track = (socket: net.Socket) => {
+    sockets.add(socket);
+    socket.on("close", () => sockets.delete(socket));
+    socket.on("error", () => undefined);
+  };
+  const connect = (client: net.Socket) => {
     const upstream = net.connect(target.port, target.host);
-    for (const s of [client, upstream]) {
-      sockets.add(s);
-      s.on("close", () => sockets.delete(s));
-      s.on("error", () => undefined);
-    }
+    track(upstream);
     client.pipe(upstream).pipe(client);
     client.on("close", () => upstream.destroy());
     upstream.on("close", () => client.destroy());
+  };
+  const server = net.createServer((client) => {
+    if (mode === "cut") return client.destroy();
+    track(client);
+    if (mode === "frozen") {
+      client.pause();
+      held.push(client);
+      return;
+    }
+    connect(client);
   });
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
   return {
     port: (server.address() as net.AddressInfo).port,
     cut() {
-      open = false;
+      mode = "cut";
       for (const s of sockets) s.destroy();
     },
+    freeze() {
+      mode = "frozen";
+      for (const s of sockets) s.pause();
+    },
     restore() {
-      open = true;
+      mode = "open";
+      for (const s of sockets) s.resume();
+      for (const client of held.splice(0)) connect(client);
     },
     close: () =>
       new Promise<void>((resolve) => {
