@@ -40,6 +40,7 @@ export class Heartbeat {
   }
 
   start(): void {
+    this.events.emit("heartbeat");
     this.timer = setInterval(() => {
       // The loop ticking is what liveness watches, whatever the database does:
       // a beat stuck on a black-holed connection must not get the pod restarted.

