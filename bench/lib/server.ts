@@ -50,7 +50,7 @@ function assertLoopback(url: string): void {
 }
 
 async function serverVersion(url: string): Promise<string> {
-  return withClient(url, async (c) => (await c.query<{ v: string }>("show server_version")).rows[0]!.v);
+  return withClient(url, async (c) => (await c.query<{ v: string }>("select current_setting('server_version') as v")).rows[0]!.v);
 }
 
 export async function withClient<T>(url: string, use: (client: pg.Client) => Promise<T>): Promise<T> {
@@ -119,7 +119,19 @@ export class Databases {
     return this.create(`${this.runId}_${++this.counter}_${system}`, template);
   }
 
+  /** Drops a measurement's database, first giving its clients up to 2 s to disconnect on their own. */
   async drop(db: BenchDatabase): Promise<void> {
+    await withClient(this.adminUrl, async (c) => {
+      const deadline = performance.now() + 2_000;
+      while (performance.now() < deadline) {
+        const { rows } = await c.query<{ n: number }>(
+          "select count(*)::int as n from pg_stat_activity where datname = $1 and pid <> pg_backend_pid()",
+          [db.name],
+        );
+        if (rows[0]!.n === 0) break;
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      }
+    });
     await this.dropByName(db.name);
   }
 

@@ -1,0 +1,204 @@
+import { fmt, fmtRatio, table } from "./lib/stats.js";
+import type { DrainSummary } from "./workloads/drain.js";
+import type { LatencySummary } from "./workloads/latency.js";
+import type { ScalingSummary } from "./workloads/scaling.js";
+import type { SystemId } from "./systems/types.js";
+
+const ORDER: readonly SystemId[] = ["pgmill", "pgmill-c128", "gw-tuned", "gw-default", "boss-job", "boss-batch"];
+
+/** Everything one run measured: what bench/results/latest.json holds. */
+export interface BenchResults {
+  readonly meta: Record<string, unknown>;
+  readonly systems: Record<string, { label: string; settings: string; retryNote: string; inProcess: boolean }>;
+  backlog?: DrainSummary;
+  latency?: LatencySummary;
+  io?: DrainSummary;
+  retry?: DrainSummary;
+  scaling?: ScalingSummary;
+  targets?: ReturnType<typeof targets>;
+}
+
+export interface Target {
+  readonly target: string;
+  readonly measured: string;
+  readonly met: boolean | null;
+}
+
+/** pgmill's goals, each with what this run measured. `met` is null when the run did not measure it. */
+export function targets(results: BenchResults): Target[] {
+  const out: Target[] = [];
+  const ratio = results.backlog?.pgmillRatio;
+  const check = (target: string, value: number | undefined, ok: (v: number) => boolean, show: (v: number) => string) =>
+    out.push({ target, measured: value === undefined ? "not measured" : show(value), met: value === undefined ? null : ok(value) });
+  check("backlog throughput >= 0.9x graphile-worker tuned", ratio?.["gw-tuned"], (v) => v >= 0.9, fmtRatio);
+  check("backlog throughput >= 6x graphile-worker defaults", ratio?.["gw-default"], (v) => v >= 6, fmtRatio);
+  check("backlog throughput ahead of pg-boss per-job", ratio?.["boss-job"], (v) => v > 1, fmtRatio);
+  const lat = results.latency?.bySystem.pgmill;
+  check("enqueue-to-start p50 <= 5 ms at idle", lat?.p50, (v) => v <= 5, (v) => `${v.toFixed(1)} ms`);
+  check("enqueue-to-start p99 <= 20 ms at idle", lat?.p99, (v) => v <= 20, (v) => `${v.toFixed(1)} ms`);
+  const scaling = results.scaling;
+  check("daemon peak RSS <= 200 MB (pgmill run process, VmHWM)", scaling?.byConfig.x1?.peakRssMb, (v) => v <= 200, (v) => `${v.toFixed(0)} MB`);
+  check("throughput rises from 1 to 2 daemons", scaling?.speedup.x2, (v) => v > 1.05, fmtRatio);
+  return out;
+}
+
+export function printReport(results: BenchResults): void {
+  const m = results.meta as { machine: { nproc: number; memoryGiB: number; cpuModel: string; node: string }; postgres: { version: string; source: string }; seconds?: number };
+  console.log("");
+  console.log(
+    `pgmill benchmark: ${m.machine.nproc} cores (${m.machine.cpuModel}), ${m.machine.memoryGiB} GiB, Node ${m.machine.node}, ` +
+      `Postgres ${m.postgres.version} (${m.postgres.source}), ${m.seconds ?? "?"} s`,
+  );
+  for (const line of reportTables(results)) console.log(line);
+}
+
+/** The report as text blocks (also pasted into bench/README.md). */
+export function reportTables(results: BenchResults): string[] {
+  const out: string[] = [];
+  const present = ORDER.filter((id) => results.systems[id]);
+  const { backlog, io, retry, latency, scaling } = results;
+
+  out.push("", "Throughput (jobs/s, median of rounds; retry: seconds to complete every job) and latency (enqueue to handler start)");
+  out.push(
+    table(
+      [
+        "system",
+        backlog ? `backlog ${fmt(backlog.n)} no-op` : "backlog",
+        io ? `${fmt(io.n)} x 5 ms I/O` : "I/O",
+        retry ? `20% retry, ${fmt(retry.n)}: s` : "retry",
+        "latency p50 ms",
+        "p95 ms",
+        "p99 ms",
+        "peak RSS MB*",
+      ],
+      present.map((id) => {
+        const l = latency?.bySystem[id];
+        const rss = Math.max(backlog?.bySystem[id]?.peakRssMb ?? 0, io?.bySystem[id]?.peakRssMb ?? 0);
+        return [
+          id,
+          fmt(backlog?.bySystem[id]?.jobsPerSec),
+          fmt(io?.bySystem[id]?.jobsPerSec),
+          fmt(retry?.bySystem[id]?.seconds, 2),
+          fmt(l?.p50, 1),
+          fmt(l?.p95, 1),
+          fmt(l?.p99, 1),
+          rss ? fmt(rss) : "—",
+        ];
+      }),
+    ),
+  );
+  out.push("* in-process runs: this process's peak RSS (harness and every library loaded included), an upper bound; see the process table for a daemon's own.");
+
+  out.push("", "pgmill relative to each peer (median of per-round ratios, systems run side by side; > 1 means pgmill is faster)");
+  out.push(
+    table(
+      ["peer", "backlog", "5 ms I/O", "20% retry (time)"],
+      present
+        .filter((id) => id !== "pgmill")
+        .map((id) => [id, fmtRatio(backlog?.pgmillRatio[id]), fmtRatio(io?.pgmillRatio[id]), fmtRatio(retry?.pgmillRatio[id])]),
+    ),
+  );
+
+  if (latency) {
+    out.push("", `Latency detail: ${latency.rate} jobs/s for ${latency.seconds} s into an idle system, ${latency.rounds} rounds (local-queue counts: pgmill and graphile-worker tuned)`);
+    out.push(
+      table(
+        ["system", "jobs", "p50 ms", "p95 ms", "p99 ms", "max ms", "fetches", "empty fetches", "refetch delays"],
+        present.map((id) => {
+          const l = latency.bySystem[id];
+          const engine = latency.runs.filter((r) => r.system === id && r.engine).map((r) => r.engine!);
+          const sum = (key: "fetches" | "emptyFetches" | "refetchDelays") => (engine.length ? engine.reduce((a, e) => a + e[key], 0) : undefined);
+          return [id, fmt(l?.n), fmt(l?.p50, 1), fmt(l?.p95, 1), fmt(l?.p99, 1), fmt(l?.max, 1), fmt(sum("fetches")), fmt(sum("emptyFetches")), fmt(sum("refetchDelays"))];
+        }),
+      ),
+    );
+  }
+
+  if (backlog) {
+    out.push("", `Where the time went in the backlog drain (CPU of the median run; 100% = one core; the machine has ${(results.meta as { machine: { nproc: number } }).machine.nproc})`);
+    out.push(
+      table(
+        ["system", "jobs/s (each round)", "start() ms", "machine busy", "postgres", "worker process", "WAL bytes/job"],
+        present.map((id) => {
+          const s = backlog.bySystem[id];
+          return [
+            id,
+            s ? s.allJobsPerSec.map((x) => fmt(x)).join(", ") : "—",
+            fmt(s?.startupMs),
+            s?.machineBusyPct === null || s === undefined ? "—" : `${fmt(s.machineBusyPct)}%`,
+            s?.postgresPct === null || s === undefined ? "—" : `${fmt(s.postgresPct)}%`,
+            s?.workersPct === null || s === undefined ? "—" : `${fmt(s.workersPct)}%`,
+            fmt(s?.walBytesPerJob),
+          ];
+        }),
+      ),
+    );
+  }
+
+  const ledgers = [
+    ["backlog (no-op)", backlog?.bySystem.pgmill?.ledger],
+    ["20% retry", retry?.bySystem.pgmill?.ledger],
+    ["process x1 (log-message)", scaling?.runs.find((r) => r.label === "x1")?.ledger],
+  ] as const;
+  if (ledgers.some(([, l]) => l)) {
+    out.push("", "pgmill ledger cost (pgmill.job_runs: every partition with indexes and TOAST)");
+    out.push(
+      table(
+        ["run", "attempts", "rows written", "rows/attempt", "bytes/attempt", "group commits", "rows/commit", "ms/commit"],
+        ledgers.flatMap(([name, l]) =>
+          l
+            ? [
+                [
+                  name,
+                  fmt(l.attempts),
+                  fmt(l.rows),
+                  fmt(l.rowsPerAttempt, 2),
+                  fmt(l.bytesPerAttempt),
+                  fmt(l.batches?.batches),
+                  fmt(l.batches?.rowsPerBatch, 1),
+                  fmt(l.batches?.msPerBatch, 1),
+                ],
+              ]
+            : [],
+        ),
+      ),
+    );
+  }
+
+  if (scaling) {
+    out.push("", `pgmill run processes on one database, ${fmt(scaling.n)} ${scaling.task} jobs inserted once all are running`);
+    out.push(
+      table(
+        ["daemons", "jobs/s (median)", "each round", "vs x1", "idle RSS MB", "peak RSS MB (VmHWM)", "machine busy", "postgres", "daemons CPU"],
+        Object.entries(scaling.byConfig).map(([label, s]) => [
+          label,
+          fmt(s.jobsPerSec),
+          s.allJobsPerSec.map((x) => fmt(x)).join(", "),
+          fmtRatio(scaling.speedup[label]),
+          fmt(s.idleRssMb),
+          fmt(s.peakRssMb),
+          s.cpu.machineBusyPct === null ? "—" : `${fmt(s.cpu.machineBusyPct)}%`,
+          s.cpu.postgresPct === null ? "—" : `${fmt(s.cpu.postgresPct)}%`,
+          s.cpu.workersPct === null ? "—" : `${fmt(s.cpu.workersPct)}%`,
+        ]),
+      ),
+    );
+  }
+
+  const failures = [
+    ...(backlog?.failures ?? []).map((f) => ["backlog", f] as const),
+    ...(latency?.failures ?? []).map((f) => ["latency", f] as const),
+    ...(io?.failures ?? []).map((f) => ["5 ms I/O", f] as const),
+    ...(retry?.failures ?? []).map((f) => ["20% retry", f] as const),
+    ...(scaling?.failures ?? []).map((f) => ["processes", f] as const),
+  ];
+  if (failures.length) {
+    out.push("", "Failed measurements (left out of the tables above)");
+    out.push(table(["workload", "system", "round", "error"], failures.map(([w, f]) => [w, f.system, String(f.round), f.error.slice(0, 160)])));
+  }
+
+  const t = results.targets ?? targets(results);
+  out.push("", "pgmill's targets");
+  out.push(table(["target", "measured", "met"], t.map((x) => [x.target, x.measured, x.met === null ? "—" : x.met ? "yes" : "NO"])));
+  return out;
+}

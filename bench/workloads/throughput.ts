@@ -1,0 +1,31 @@
+import { FAIL_EVERY } from "../lib/probe.js";
+import type { BenchContext } from "./context.js";
+import { drainWorkload, type DrainSummary } from "./drain.js";
+
+/**
+ * Workload 1: drain a backlog of no-op jobs, enqueued in bulk before the
+ * workers start; jobs/s from start() to the last job completed in the database.
+ */
+export function backlogWorkload(ctx: BenchContext, n: number): Promise<DrainSummary> {
+  return drainWorkload(ctx, "backlog", n, "noop", { timeoutMs: timeoutFor(n, 40), attempts: n });
+}
+
+/** Workload 3: the same drain with jobs that await 5 ms of I/O (setTimeout 5): concurrency at work. */
+export function ioWorkload(ctx: BenchContext, n: number): Promise<DrainSummary> {
+  return drainWorkload(ctx, "io-5ms", n, "io5", { timeoutMs: timeoutFor(n, 40), attempts: n });
+}
+
+/**
+ * Workload 4: 20% of the jobs fail once, then succeed on their retry; the
+ * time to complete every job. Retries are due as soon as each system allows
+ * (see each adapter's retryNote): pg-boss at once, graphile-worker (and so
+ * pgmill) after its fixed exponential backoff of e^1 = 2.7 s.
+ */
+export function retryWorkload(ctx: BenchContext, n: number): Promise<DrainSummary> {
+  return drainWorkload(ctx, "retry-20%", n, "fail-once", { timeoutMs: timeoutFor(n, 40) + 30_000, attempts: n + Math.ceil(n / FAIL_EVERY) });
+}
+
+/** Generous bound: the slowest system at `floorRate` jobs/s, plus start-up. */
+function timeoutFor(n: number, floorRate: number): number {
+  return 30_000 + (n / floorRate) * 1000;
+}
