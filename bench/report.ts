@@ -76,9 +76,9 @@ export function reportTables(results: BenchResults): string[] {
         const rss = Math.max(backlog?.bySystem[id]?.peakRssMb ?? 0, io?.bySystem[id]?.peakRssMb ?? 0);
         return [
           id,
-          fmt(backlog?.bySystem[id]?.jobsPerSec),
-          fmt(io?.bySystem[id]?.jobsPerSec),
-          fmt(retry?.bySystem[id]?.seconds, 2),
+          fmt(backlog?.bySystem[id]?.jobsPerSec) + (backlog?.bySystem[id]?.partial ? " (partial)" : ""),
+          fmt(io?.bySystem[id]?.jobsPerSec) + (io?.bySystem[id]?.partial ? " (partial)" : ""),
+          fmt(retry?.bySystem[id]?.seconds, 2) + (retry?.bySystem[id]?.partial ? " (partial)" : ""),
           fmt(l?.p50, 1),
           fmt(l?.p95, 1),
           fmt(l?.p99, 1),
@@ -88,6 +88,12 @@ export function reportTables(results: BenchResults): string[] {
     ),
   );
   out.push("* in-process runs: this process's peak RSS (harness and every library loaded included), an upper bound; see the process table for a daemon's own.");
+  const partial = [backlog, io, retry].flatMap((w) => (w ? w.runs.filter((r) => r.partial) : []));
+  for (const r of partial) {
+    out.push(
+      `(partial) ${r.system}, ${r.kind} round ${r.round}: cut off at the ${r.partial!.capSeconds} s drain cap with ${fmt(r.partial!.completed)} of ${fmt(r.n)} jobs done; the rate is over those.`,
+    );
+  }
 
   out.push("", "pgmill relative to each peer (median of per-round ratios, systems run side by side; > 1 means pgmill is faster)");
   out.push(

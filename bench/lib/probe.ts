@@ -80,6 +80,16 @@ export class JobProbe {
   }
 }
 
+/** The deadline passed with jobs still unfinished (the system was slow, not broken). */
+export class DeadlineError extends Error {
+  constructor(
+    readonly what: string,
+    readonly left: number,
+  ) {
+    super(`${what}: ${left} jobs still not completed at the deadline`);
+  }
+}
+
 /**
  * Polls `remaining()` until it reports 0, bounded by `deadline`; returns the
  * performance.now() at which the queue was seen empty.
@@ -94,7 +104,7 @@ export async function pollUntilEmpty(
     const left = await remaining();
     const now = performance.now();
     if (left === 0) return now;
-    if (now > deadline) throw new Error(`${what}: ${left} jobs still not completed at the deadline`);
+    if (now > deadline) throw new DeadlineError(what, left);
     await sleep(everyMs);
   }
 }

@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from "node:child_process";
-import { mkdtemp, writeFile } from "node:fs/promises";
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
@@ -40,6 +40,7 @@ export class PgmillProcesses {
   private exited = new Map<number, number | string>();
   private control: pg.Pool | null = null;
   private idleRss = new Map<number, number | null>();
+  private dir: string | null = null;
 
   constructor(
     readonly count: number,
@@ -54,6 +55,7 @@ export class PgmillProcesses {
     this.control = new pg.Pool({ connectionString: db.url, max: 2, application_name: "pgmill-bench-control" });
     this.control.on("error", () => undefined);
     const dir = await mkdtemp(path.join(os.tmpdir(), "pgmill-bench-process-"));
+    this.dir = dir;
     await writeFile(path.join(dir, "crontab"), "");
     for (let k = 0; k < this.count; k++) {
       const child = spawn(process.execPath, ["--import", TSX_LOADER, path.join(ROOT, "src/cli/main.ts"), "run"], {
@@ -139,5 +141,7 @@ export class PgmillProcesses {
     this.children = [];
     await this.control?.end();
     this.control = null;
+    if (this.dir) await rm(this.dir, { recursive: true, force: true });
+    this.dir = null;
   }
 }

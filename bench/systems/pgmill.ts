@@ -1,4 +1,4 @@
-import { mkdtemp, writeFile } from "node:fs/promises";
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import pg from "pg";
@@ -98,11 +98,9 @@ export class PgmillAdapter implements SystemAdapter {
     this.probe = probe;
     this.control = new pg.Pool({ connectionString: db.url, max: 2, application_name: "pgmill-bench-control" });
     this.control.on("error", () => undefined);
-    if (!this.crontabPath) {
-      const dir = await mkdtemp(path.join(os.tmpdir(), "pgmill-bench-crontab-"));
-      this.crontabPath = path.join(dir, "crontab");
-      await writeFile(this.crontabPath, "");
-    }
+    const dir = await mkdtemp(path.join(os.tmpdir(), "pgmill-bench-crontab-"));
+    this.crontabPath = path.join(dir, "crontab");
+    await writeFile(this.crontabPath, "");
   }
 
   enqueue(n: number, kind: JobKind, first = 0): Promise<void> {
@@ -155,5 +153,7 @@ export class PgmillAdapter implements SystemAdapter {
     this.daemon = null;
     await this.control?.end();
     this.control = null;
+    if (this.crontabPath) await rm(path.dirname(this.crontabPath), { recursive: true, force: true });
+    this.crontabPath = null;
   }
 }

@@ -1,4 +1,4 @@
-import { JobProbe, type JobKind } from "../lib/probe.js";
+import { DeadlineError, JobProbe, type JobKind } from "../lib/probe.js";
 import { cpuEnd, cpuStart, RssSampler, type CpuReport } from "../lib/resources.js";
 import { median, round } from "../lib/stats.js";
 import { PgmillAdapter, type LedgerBatches, type LedgerSnapshot } from "../systems/pgmill.js";
@@ -22,9 +22,11 @@ export interface DrainRun {
   readonly round: number;
   readonly n: number;
   readonly kind: JobKind;
-  /** From the call to start() to the moment the database held no unfinished job. */
+  /** From the call to start() to the moment the database held no unfinished job (or to the cap). */
   readonly seconds: number;
   readonly jobsPerSec: number;
+  /** Cut off at the drain cap: `jobsPerSec` is then completed jobs over the elapsed time. */
+  readonly partial?: { readonly completed: number; readonly capSeconds: number };
   /** How long start() took to resolve (migrations check, registration, pool start: part of `seconds`). */
   readonly startupMs: number;
   /** This process's peak RSS during the run (harness included) for in-process systems. */
@@ -58,6 +60,8 @@ export interface DrainSummary {
 
 export interface SystemDrainSummary {
   readonly jobsPerSec: number;
+  /** Some run was cut off at the drain cap. */
+  readonly partial: boolean;
   readonly seconds: number;
   readonly allJobsPerSec: number[];
   readonly startupMs: number;
@@ -70,15 +74,22 @@ export interface SystemDrainSummary {
 }
 
 /** Runs a fresh database per system per round, each draining `n` jobs of `kind` enqueued before its workers start. */
+export interface DrainOptions {
+  /** A drain still running after this long is stopped and reported as partial. */
+  readonly capMs: number;
+  /** Attempts the ledger should record (jobs plus expected retries). */
+  readonly attempts: number;
+}
+
 /** A measurement that took longer than this is not repeated: one long drain says enough, and the run stays short. */
-export const LONG_RUN_SECONDS = 10;
+export const LONG_RUN_SECONDS = 20;
 
 export async function drainWorkload(
   ctx: BenchContext,
   name: string,
   n: number,
   kind: JobKind,
-  options: { timeoutMs: number; attempts: number },
+  options: DrainOptions,
 ): Promise<DrainSummary> {
   const runs: DrainRun[] = [];
   const failures: FailedRun[] = [];
@@ -101,7 +112,8 @@ export async function drainWorkload(
         `${name} round ${r + 1}/${ctx.rounds} ${adapter.id.padEnd(10)} ${String(Math.round(run.jobsPerSec)).padStart(6)} jobs/s` +
           ` (${run.seconds.toFixed(2)} s, start ${Math.round(run.startupMs)} ms, cpu: machine ${fmtPct(run.cpu.machineBusyPct)}` +
           ` pg ${fmtPct(run.cpu.postgresPct)} workers ${fmtPct(run.cpu.workersPct)})` +
-          (b ? `; ledger: ${b.batches} batches of ${b.rowsPerBatch.toFixed(1)} rows, ${b.msPerBatch.toFixed(1)} ms each` : ""),
+          (b ? `; ledger: ${b.batches} batches of ${b.rowsPerBatch.toFixed(1)} rows, ${b.msPerBatch.toFixed(1)} ms each` : "") +
+          (run.partial ? `; PARTIAL: cut off at the ${run.partial.capSeconds} s cap with ${run.partial.completed} of ${n} done` : ""),
       );
     }
   }
@@ -118,7 +130,7 @@ export async function drainOnce(
   n: number,
   kind: JobKind,
   roundIndex: number,
-  options: { timeoutMs: number; attempts: number },
+  options: DrainOptions,
 ): Promise<DrainRun> {
   const db = await ctx.dbs.fresh(adapter.id, templateOf(ctx, adapter));
   const probe = new JobProbe();
@@ -133,7 +145,17 @@ export async function drainOnce(
     const t0 = performance.now();
     await adapter.start();
     const startupMs = performance.now() - t0;
-    const done = await adapter.waitForCompletion(n, t0 + options.timeoutMs);
+    let done: number;
+    let partial: DrainRun["partial"];
+    try {
+      done = await adapter.waitForCompletion(n, t0 + options.capMs);
+    } catch (error) {
+      if (!(error instanceof DeadlineError)) throw error;
+      done = performance.now();
+      const completed = n - (await adapter.remaining());
+      if (completed <= 0) throw error;
+      partial = { completed, capSeconds: options.capMs / 1000 };
+    }
     const cpuReport = cpuEnd(cpu);
     const peakRssMb = rss.stop();
     const walBytes = Number((await walPosition(ctx.server.adminUrl)) - walBefore);
@@ -148,11 +170,12 @@ export async function drainOnce(
       n,
       kind,
       seconds,
-      jobsPerSec: n / seconds,
+      jobsPerSec: (partial?.completed ?? n) / seconds,
+      ...(partial ? { partial } : {}),
       startupMs,
       peakRssMb,
       cpu: cpuReport,
-      walBytesPerJob: walBytes / n,
+      walBytesPerJob: walBytes / (partial?.completed ?? n),
       ...(ledgerBefore && ledgerAfter ? { ledger: { ...ledgerCost(ledgerBefore, ledgerAfter, options.attempts), ...(batches ? { batches } : {}) } } : {}),
       ...(engine ? { engine } : {}),
     };
@@ -179,6 +202,7 @@ function summarise(ctx: BenchContext, n: number, kind: JobKind, runs: DrainRun[]
     const ledgers = mine.flatMap((r) => (r.ledger ? [r.ledger] : []));
     bySystem[adapter.id] = {
       jobsPerSec: median(rates),
+      partial: mine.some((r) => r.partial),
       seconds: median(mine.map((r) => r.seconds)),
       allJobsPerSec: rates.map((x) => round(x, 0)),
       startupMs: median(mine.map((r) => r.startupMs)),

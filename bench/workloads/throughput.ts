@@ -6,13 +6,13 @@ import { drainWorkload, type DrainSummary } from "./drain.js";
  * Workload 1: drain a backlog of no-op jobs, enqueued in bulk before the
  * workers start; jobs/s from start() to the last job completed in the database.
  */
-export function backlogWorkload(ctx: BenchContext, n: number): Promise<DrainSummary> {
-  return drainWorkload(ctx, "backlog", n, "noop", { timeoutMs: timeoutFor(n, 40), attempts: n });
+export function backlogWorkload(ctx: BenchContext, n: number, capMs: number): Promise<DrainSummary> {
+  return drainWorkload(ctx, "backlog", n, "noop", { capMs, attempts: n });
 }
 
 /** Workload 3: the same drain with jobs that await 5 ms of I/O (setTimeout 5): concurrency at work. */
-export function ioWorkload(ctx: BenchContext, n: number): Promise<DrainSummary> {
-  return drainWorkload(ctx, "io-5ms", n, "io5", { timeoutMs: timeoutFor(n, 40), attempts: n });
+export function ioWorkload(ctx: BenchContext, n: number, capMs: number): Promise<DrainSummary> {
+  return drainWorkload(ctx, "io-5ms", n, "io5", { capMs, attempts: n });
 }
 
 /**
@@ -21,11 +21,6 @@ export function ioWorkload(ctx: BenchContext, n: number): Promise<DrainSummary> 
  * (see each adapter's retryNote): pg-boss at once, graphile-worker (and so
  * pgmill) after its fixed exponential backoff of e^1 = 2.7 s.
  */
-export function retryWorkload(ctx: BenchContext, n: number): Promise<DrainSummary> {
-  return drainWorkload(ctx, "retry-20%", n, "fail-once", { timeoutMs: timeoutFor(n, 40) + 30_000, attempts: n + Math.ceil(n / FAIL_EVERY) });
-}
-
-/** Generous bound: the slowest system at `floorRate` jobs/s, plus start-up. */
-function timeoutFor(n: number, floorRate: number): number {
-  return 30_000 + (n / floorRate) * 1000;
+export function retryWorkload(ctx: BenchContext, n: number, capMs: number): Promise<DrainSummary> {
+  return drainWorkload(ctx, "retry-20%", n, "fail-once", { capMs, attempts: n + Math.ceil(n / FAIL_EVERY) });
 }
