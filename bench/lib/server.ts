@@ -1,10 +1,9 @@
 import { randomBytes } from "node:crypto";
-import { chmod, mkdtemp, rm } from "node:fs/promises";
-import net from "node:net";
-import os from "node:os";
+import { rm } from "node:fs/promises";
 import path from "node:path";
 import pg from "pg";
 import { pino } from "pino";
+import { freePort, traversableTempDir } from "../../tests/support/postgres-server.js";
 
 /** The one Postgres server every system runs on, each in its own databases. */
 export interface PostgresServer {
@@ -143,22 +142,4 @@ export class Databases {
     await withClient(this.adminUrl, (c) => c.query(`drop database if exists ${c.escapeIdentifier(name)} with (force)`));
     this.created.delete(name);
   }
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const probe = net.createServer();
-    probe.once("error", reject);
-    probe.listen(0, "127.0.0.1", () => {
-      const { port } = probe.address() as net.AddressInfo;
-      probe.close(() => resolve(port));
-    });
-  });
-}
-
-/** mkdtemp makes 0700 dirs; as root, embedded Postgres runs as `postgres` and must be able to enter them. */
-export async function traversableTempDir(prefix: string): Promise<string> {
-  const dir = await mkdtemp(path.join(os.tmpdir(), prefix));
-  await chmod(dir, 0o755);
-  return dir;
 }
