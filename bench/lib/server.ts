@@ -1,6 +1,5 @@
 import { randomBytes } from "node:crypto";
 import { rm } from "node:fs/promises";
-import path from "node:path";
 import pg from "pg";
 import { pino } from "pino";
 import { freePort, traversableTempDir } from "../../tests/support/postgres-server.js";
