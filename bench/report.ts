@@ -4,7 +4,7 @@ import type { LatencySummary } from "./workloads/latency.js";
 import type { ScalingSummary } from "./workloads/scaling.js";
 import type { SystemId } from "./systems/types.js";
 
-const ORDER: readonly SystemId[] = ["pgmill", "pgmill-c128", "gw-tuned", "gw-default", "boss-job", "boss-batch"];
+const PEERS: readonly SystemId[] = ["gw-tuned", "gw-default", "boss-job", "boss-batch"];
 
 /** Everything one run measured: what bench/results/latest.json holds. */
 export interface BenchResults {
@@ -55,7 +55,9 @@ export function printReport(results: BenchResults): void {
 /** The report as text blocks (also pasted into bench/README.md). */
 export function reportTables(results: BenchResults): string[] {
   const out: string[] = [];
-  const present = ORDER.filter((id) => results.systems[id]);
+  // pgmill first, then its variants in the order given, then the peers.
+  const ids = Object.keys(results.systems) as SystemId[];
+  const present = [...ids.filter((id) => id.startsWith("pgmill")), ...PEERS.filter((id) => results.systems[id])];
   const { backlog, io, retry, latency, scaling } = results;
 
   out.push("", "Throughput (jobs/s, median of rounds; retry: seconds to complete every job) and latency (enqueue to handler start)");

@@ -8,7 +8,8 @@
  *   npm run bench -- --huge       # as --full with a 1M backlog
  *   npm run bench -- --smoke      # tiny sizes, one round: checks the harness works
  *   npm run bench -- --only backlog,latency --systems pgmill,gw-tuned --rounds 5
- *   npm run bench -- --systems pgmill,pgmill-c128,gw-tuned   # pgmill at PGMILL_CONCURRENCY=128 too
+ *   npm run bench -- --only backlog,latency --systems gw-tuned \
+ *     --variants "PGMILL_CONCURRENCY=64;PGMILL_CONCURRENCY=128"   # pgmill at other settings, side by side
  *
  * A drain still running at the cap (60 s; 300 s with --full, 1800 s with
  * --huge; --drain-cap SECONDS) is stopped and reported as partial.
@@ -19,6 +20,8 @@
 import { mkdir, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
+import { loadConfig } from "../src/config/config.js";
+import { settingsSchema, type SettingName } from "../src/config/schema.js";
 import { machineInfo } from "./lib/resources.js";
 import { Databases, startServer, type BenchDatabase } from "./lib/server.js";
 import { printReport, targets, type BenchResults } from "./report.js";
@@ -33,9 +36,7 @@ import { backlogWorkload, ioWorkload, retryWorkload } from "./workloads/throughp
 
 const WORKLOADS = ["backlog", "latency", "io", "retry", "scaling"] as const;
 type Workload = (typeof WORKLOADS)[number];
-/** The default set; `pgmill-c128` (PGMILL_CONCURRENCY=128) is there for --systems. */
 const SYSTEMS: readonly SystemId[] = ["pgmill", "gw-tuned", "gw-default", "boss-job", "boss-batch"];
-const ALL_SYSTEMS: readonly SystemId[] = [...SYSTEMS, "pgmill-c128"];
 
 interface Options {
   smoke: boolean;
@@ -44,6 +45,8 @@ interface Options {
   rounds: number;
   only: Workload[];
   systems: SystemId[];
+  /** Extra pgmill systems, each with settings over the defaults: `SETTING=value,SETTING=value` per variant. */
+  variants: Partial<Record<SettingName, string>>[];
   latencyRate: number;
   latencySeconds: number;
   /** Seconds after which a drain is cut off and reported as partial. */
@@ -59,6 +62,7 @@ function parseOptions(argv: string[]): Options {
     rounds: 3,
     only: [...WORKLOADS],
     systems: [...SYSTEMS],
+    variants: [],
     latencyRate: 200,
     latencySeconds: 5,
     drainCap: null,
@@ -85,7 +89,8 @@ function parseOptions(argv: string[]): Options {
     else if (arg === "--huge") options.huge = options.full = true;
     else if (arg === "--rounds") options.rounds = Math.max(1, Math.min(9, Number.parseInt(value(), 10) || 1));
     else if (arg === "--only") options.only = list(value(), WORKLOADS, "--only");
-    else if (arg === "--systems") options.systems = list(value(), ALL_SYSTEMS, "--systems");
+    else if (arg === "--systems") options.systems = list(value(), SYSTEMS, "--systems");
+    else if (arg === "--variants") options.variants = value().split(";").filter(Boolean).map(parseVariant);
     else if (arg === "--latency-rate") options.latencyRate = Math.max(1, Math.min(2000, Number(value()) || 200));
     else if (arg === "--latency-seconds") options.latencySeconds = Math.max(1, Math.min(120, Number(value()) || 10));
     else if (arg === "--drain-cap") options.drainCap = Math.max(5, Math.min(7200, Number(value()) || 60));
@@ -93,8 +98,27 @@ function parseOptions(argv: string[]): Options {
     else throw new Error(`unknown argument ${arg} (see the comment at the top of bench/run.ts)`);
   }
   if (!options.systems.includes("pgmill")) options.systems.unshift("pgmill");
-  options.systems = [...new Set(options.systems)];
+  options.systems = [...new Set([...options.systems, ...options.variants.map(variantId)])];
   return options;
+}
+
+/** `PGMILL_CONCURRENCY=128,PGMILL_DB_POOL_SIZE=20`: settings, checked against pgmill's schema. */
+function parseVariant(text: string): Partial<Record<SettingName, string>> {
+  const settings = Object.fromEntries(
+    text.split(",").map((pair) => {
+      const [name, value] = pair.split("=");
+      if (!name || value === undefined || !(name in settingsSchema.shape)) {
+        throw new Error(`--variants: "${pair}" is not SETTING=value with a pgmill setting (see src/config/schema.ts)`);
+      }
+      return [name.trim(), value.trim()];
+    }),
+  );
+  loadConfig(settings, {}); // reports bad values now, not mid-run
+  return settings;
+}
+
+function variantId(settings: Partial<Record<SettingName, string>>): SystemId {
+  return `pgmill[${Object.entries(settings).map(([k, v]) => `${k.replace(/^PGMILL_/, "")}=${v}`).join(" ")}]`;
 }
 
 function sizes(options: Options) {
@@ -107,12 +131,14 @@ function sizes(options: Options) {
   };
 }
 
-function makeAdapter(id: SystemId): SystemAdapter {
+function makeAdapter(id: SystemId, options: Options): SystemAdapter {
+  if (id.startsWith("pgmill[")) {
+    const settings = options.variants.find((v) => variantId(v) === id)!;
+    return new PgmillAdapter(settings, id);
+  }
   switch (id) {
     case "pgmill":
       return new PgmillAdapter();
-    case "pgmill-c128":
-      return new PgmillAdapter({ PGMILL_CONCURRENCY: "128" }, "pgmill-c128");
     case "gw-default":
       return new GraphileWorkerAdapter("default");
     case "gw-tuned":
@@ -122,6 +148,8 @@ function makeAdapter(id: SystemId): SystemAdapter {
       return new PgBossAdapter("job", { workers: 8, batchSize: 1, poolMax: 10 });
     case "boss-batch":
       return new PgBossAdapter("batch", { workers: 4, batchSize: 100, poolMax: 10 });
+    default:
+      throw new Error(`unknown system ${id}`);
   }
 }
 
@@ -138,7 +166,7 @@ async function main(): Promise<void> {
   log(`Postgres ${server.version} via ${server.source}`);
   const dbs = new Databases(server.adminUrl);
   const n = sizes(options);
-  const adapters = options.systems.map(makeAdapter);
+  const adapters = options.systems.map((id) => makeAdapter(id, options));
   const results: BenchResults = {
     meta: {
       startedAt: new Date().toISOString(),

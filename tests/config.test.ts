@@ -21,6 +21,7 @@ describe("loadConfig", () => {
     expect(config).toEqual({
       databaseUrl: undefined,
       concurrency: 32,
+      databasePoolSize: 10,
       crontabPath: path.resolve("crontab"),
       httpPort: 8080,
       shutdownTimeoutMs: 30_000,
@@ -169,6 +170,7 @@ describe("flags", () => {
     expect(keys).toEqual({
       DATABASE_URL: "databaseUrl",
       PGMILL_CONCURRENCY: "concurrency",
+      PGMILL_DB_POOL_SIZE: "dbPoolSize",
       PGMILL_CRONTAB: "crontab",
       PGMILL_HTTP_PORT: "httpPort",
       PGMILL_SHUTDOWN_TIMEOUT: "shutdownTimeout",

@@ -1,7 +1,8 @@
 import { EventEmitter } from "node:events";
 import { Logger, run, runMigrations, type Runner, type RunnerOptions, type TaskList, type WorkerEvents } from "graphile-worker";
 import pg from "pg";
-import { connectionBudget, engineOptions } from "../../src/daemon/engine-options.js";
+import { loadConfig } from "../../src/config/config.js";
+import { engineOptions } from "../../src/daemon/engine-options.js";
 import type { BenchPayload, JobKind, JobProbe } from "../lib/probe.js";
 import type { BenchDatabase } from "../lib/server.js";
 import { EngineCounters, type EngineCounts } from "./engine-counters.js";
@@ -12,16 +13,16 @@ import { waitForCompletion, type SystemAdapter } from "./types.js";
 /** graphile-worker logs every completed job at info by default; both variants run silent, as pgmill does. */
 const silentGraphileLogger = new Logger(() => () => undefined);
 
-/** The concurrency pgmill runs graphile-worker with by default (PGMILL_CONCURRENCY). */
-const PGMILL_DEFAULT_CONCURRENCY = 32;
+/** pgmill's default settings (PGMILL_CONCURRENCY, PGMILL_DB_POOL_SIZE, ...): gw-tuned runs the engine as pgmill does. */
+const PGMILL_DEFAULTS = loadConfig({}, {});
 
 /**
  * Bare graphile-worker 0.17 with a plain task list, in this process:
  * - `default`: `run({ connectionString, taskList })`: concurrency 1, pool of 10,
  *   no local queue, one get_job and one complete_job round trip per job;
  * - `tuned`: the options src/daemon/engine-options.ts gives pgmill (concurrency
- *   32, local queue 64, refetch delay, batched complete/fail), on a pg pool of
- *   the same size, without pgmill's attempt runner, ledger or logger bridge.
+ *   and local queue from pgmill's defaults, batched complete/fail), on a pg pool of
+ *   pgmill's default size, without pgmill's attempt runner, ledger or logger bridge.
  */
 export class GraphileWorkerAdapter implements SystemAdapter {
   readonly id: "gw-default" | "gw-tuned";
@@ -44,7 +45,7 @@ export class GraphileWorkerAdapter implements SystemAdapter {
     this.settings =
       variant === "default"
         ? "run({connectionString, taskList}): concurrency 1, maxPoolSize 10, pollInterval 2 s, no local queue, unbatched complete/fail; silent logger, noHandleSignals, no crontab"
-        : `run(engineOptions(...)) from src/daemon/engine-options.ts: concurrency ${PGMILL_DEFAULT_CONCURRENCY}, localQueue size ${PGMILL_DEFAULT_CONCURRENCY * 2} ttl 60 s refetchDelay 100 ms/threshold 0, completeJobBatchDelay 1 ms, failJobBatchDelay 1 ms, pollInterval 2 s, pg pool max ${connectionBudget(PGMILL_DEFAULT_CONCURRENCY)}; silent logger`;
+        : `run(engineOptions(...)) from src/daemon/engine-options.ts at pgmill's defaults: ${describeTuned()}; pg pool max ${PGMILL_DEFAULTS.databasePoolSize}; silent logger`;
   }
 
   async install(template: BenchDatabase): Promise<void> {
@@ -83,19 +84,11 @@ export class GraphileWorkerAdapter implements SystemAdapter {
       // parsedCronItems: [] keeps it from loading ./crontab (pgmill's, in this repository) from the working directory.
       return { connectionString: this.db!.url, taskList, parsedCronItems: [], logger: silentGraphileLogger, noHandleSignals: true };
     }
-    this.workerPool = new pg.Pool({ connectionString: this.db!.url, max: connectionBudget(PGMILL_DEFAULT_CONCURRENCY) });
+    this.workerPool = new pg.Pool({ connectionString: this.db!.url, max: PGMILL_DEFAULTS.databasePoolSize });
     // graphile-worker wants error handlers on the pool and on every client (as src/db/database.ts sets them).
     this.workerPool.on("error", () => undefined);
     this.workerPool.on("connect", (client) => client.on("error", () => undefined));
-    const options = engineOptions({
-      config: { concurrency: PGMILL_DEFAULT_CONCURRENCY, shutdownTimeoutMs: 30_000 },
-      pgPool: this.workerPool,
-      taskList,
-      cronItems: [],
-      events: new EventEmitter() as WorkerEvents, // replaced in start()
-      logger: silentLogger,
-    });
-    return { ...options, logger: silentGraphileLogger };
+    return { ...tunedOptions(this.workerPool, taskList), logger: silentGraphileLogger };
   }
 
   remaining(): Promise<number> {
@@ -114,4 +107,23 @@ export class GraphileWorkerAdapter implements SystemAdapter {
     await this.control?.end();
     this.control = null;
   }
+}
+
+function tunedOptions(pgPool: pg.Pool, taskList: TaskList): RunnerOptions {
+  return engineOptions({
+    config: PGMILL_DEFAULTS,
+    pgPool,
+    taskList,
+    cronItems: [],
+    events: new EventEmitter() as WorkerEvents, // replaced in start()
+    logger: silentLogger,
+  });
+}
+
+/** The engine options as the report prints them, read from engineOptions() itself. */
+function describeTuned(): string {
+  const pool = new pg.Pool({ max: 1 });
+  const { worker } = tunedOptions(pool, {}).preset!;
+  void pool.end();
+  return JSON.stringify(worker, (key, value) => (key === "gracefulShutdownAbortTimeout" ? undefined : value));
 }

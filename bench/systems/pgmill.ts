@@ -15,7 +15,7 @@ import { JOB_KINDS, type JobKind, type JobProbe } from "../lib/probe.js";
 import type { BenchDatabase } from "../lib/server.js";
 import { EngineCounters, type EngineCounts } from "./engine-counters.js";
 import { addJobsInBulk, addOneJob, graphileJobsLeft } from "./graphile-sql.js";
-import { waitForCompletion, type SystemAdapter } from "./types.js";
+import { waitForCompletion, type SystemAdapter, type SystemId } from "./types.js";
 
 export const silentLogger = pino({ level: "silent" });
 
@@ -43,8 +43,8 @@ export async function ledgerSnapshot(db: pg.Pool | pg.Client): Promise<LedgerSna
 
 /**
  * pgmill as shipped, in this process: `Daemon.start(loadConfig(...))` with
- * every default (concurrency 32, ledger on, payloads stored in history), a
- * silent pino logger, an empty crontab, and a bench-only task registry.
+ * every default (ledger on, payloads stored in history), a silent pino
+ * logger, an empty crontab, and a bench-only task registry.
  */
 export class PgmillAdapter implements SystemAdapter {
   readonly label: string;
@@ -64,13 +64,13 @@ export class PgmillAdapter implements SystemAdapter {
   /** `overrides`: settings on top of the defaults (experiments only; the benchmark runs the defaults). */
   constructor(
     private readonly overrides: Partial<Record<SettingName, string>> = {},
-    readonly id: "pgmill" | "pgmill-c128" = "pgmill",
+    readonly id: SystemId = "pgmill",
   ) {
     const extra = Object.entries(overrides).map(([k, v]) => `${k}=${v}`).join(" ");
     this.label = extra ? `pgmill (in-process, ${extra})` : "pgmill (in-process, defaults)";
     this.settings =
       `Daemon.start(loadConfig({DATABASE_URL, PGMILL_CRONTAB: empty file${extra ? `, ${extra}` : ""}})): ` +
-      `${extra ? "otherwise " : ""}concurrency 32, ledger on (batch 500), history payload stored, silent pino logger; ` +
+      `${extra ? "otherwise " : ""}${describeDefaults()}, ledger on, history payload stored, silent pino logger; ` +
       "task defined with defineTask (zod payload {i, k}, no timeout)";
   }
   private readonly tasks = taskRegistry(
@@ -156,4 +156,9 @@ export class PgmillAdapter implements SystemAdapter {
     if (this.crontabPath) await rm(path.dirname(this.crontabPath), { recursive: true, force: true });
     this.crontabPath = null;
   }
+}
+
+function describeDefaults(): string {
+  const d = loadConfig({}, {});
+  return `concurrency ${d.concurrency}, db pool ${d.databasePoolSize}, ledger batch ${d.ledgerBatchSize}`;
 }

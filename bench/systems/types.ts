@@ -2,7 +2,8 @@ import type { BenchDatabase } from "../lib/server.js";
 import type { EngineCounts } from "./engine-counters.js";
 import { pollUntilEmpty, type JobKind, type JobProbe } from "../lib/probe.js";
 
-export type SystemId = "pgmill" | "pgmill-c128" | "gw-default" | "gw-tuned" | "boss-job" | "boss-batch";
+/** `pgmill[SETTING=value ...]` is pgmill with settings over its defaults (--variants). */
+export type SystemId = "pgmill" | `pgmill[${string}]` | "gw-default" | "gw-tuned" | "boss-job" | "boss-batch";
 
 /**
  * One job system under test. The harness calls, per measurement:

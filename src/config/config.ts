@@ -9,6 +9,8 @@ export type PayloadMode = (typeof PAYLOAD_MODES)[number];
 export interface Config {
   readonly databaseUrl: string | undefined;
   readonly concurrency: number;
+  /** Connections the daemon may hold: the engine, the ledger and upkeep; handlers get none, so it need not follow concurrency. */
+  readonly databasePoolSize: number;
   readonly crontabPath: string;
   readonly httpPort: number;
   readonly shutdownTimeoutMs: number;
@@ -54,6 +56,7 @@ export function loadConfig(overrides: Partial<Record<SettingName, string>> = {},
   return Object.freeze({
     databaseUrl: s.DATABASE_URL,
     concurrency: s.PGMILL_CONCURRENCY,
+    databasePoolSize: s.PGMILL_DB_POOL_SIZE,
     crontabPath: path.resolve(s.PGMILL_CRONTAB),
     httpPort: s.PGMILL_HTTP_PORT,
     shutdownTimeoutMs: Math.round(s.PGMILL_SHUTDOWN_TIMEOUT * 1000),

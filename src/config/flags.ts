@@ -4,6 +4,7 @@ import type { SettingName } from "./schema.js";
 export const SETTING_FLAGS = {
   DATABASE_URL: { flag: "--database-url <url>", help: "Postgres connection string (default: embedded Postgres)" },
   PGMILL_CONCURRENCY: { flag: "--concurrency <n>", help: "jobs run at once by this daemon" },
+  PGMILL_DB_POOL_SIZE: { flag: "--db-pool-size <n>", help: "connections this daemon may open (default 10)" },
   PGMILL_CRONTAB: { flag: "--crontab <file>", help: "crontab file (default ./crontab)" },
   PGMILL_HTTP_PORT: { flag: "--http-port <port>", help: "port for probes and metrics (default 8080)" },
   PGMILL_SHUTDOWN_TIMEOUT: { flag: "--shutdown-timeout <seconds>", help: "drain budget on SIGTERM (default 30)" },

@@ -18,6 +18,7 @@ export const settingsSchema = z
     .regex(/^postgres(ql)?:\/\//, "expected a postgres:// or postgresql:// connection string")
     .optional(),
   PGMILL_CONCURRENCY: positiveInt(1000).default(32),
+  PGMILL_DB_POOL_SIZE: z.coerce.number().int().min(4).max(1000).default(10),
   PGMILL_CRONTAB: z.string().min(1).default("./crontab"),
   PGMILL_HTTP_PORT: port.default(8080),
   PGMILL_SHUTDOWN_TIMEOUT: seconds.default(30),

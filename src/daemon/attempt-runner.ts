@@ -6,6 +6,7 @@ import type { Ledger } from "../ledger/ledger.js";
 import { payloadForHistory, type DeadLetterRecord } from "../ledger/entry.js";
 import type { AnyTask, JobInfo } from "../tasks/define-task.js";
 import type { DaemonEvents } from "./daemon-events.js";
+import { attemptSignal } from "./attempt-signal.js";
 import {
   AttemptTimeoutError,
   PayloadInvalidError,
@@ -106,9 +107,6 @@ export class AttemptRunner {
     if (!parsed.success) {
       return { status: "dead", reason: "invalid_payload", error: new PayloadInvalidError(task.name, parsed.error.issues) };
     }
-    const signals = [helpers.abortSignal, attempt.abort.signal];
-    const timeout = task.timeout ? AbortSignal.timeout(task.timeout) : null;
-    if (timeout) signals.push(timeout);
     const info: JobInfo = {
       id: job.id,
       task: task.name,
@@ -122,15 +120,18 @@ export class AttemptRunner {
       cron,
     };
     const logger = this.deps.logger.child({ task: task.name, jobId: job.id, attempt: job.attempts });
+    const signal = attemptSignal(attempt.abort, helpers.abortSignal, task.timeout);
     let thrown: { error: unknown } | null = null;
     try {
       // Awaited to the end even after an abort: the pool slot stays taken until
       // the handler has settled, so the concurrency bound holds.
-      await task.handler(parsed.data, { signal: AbortSignal.any(signals), logger, job: info });
+      await task.handler(parsed.data, { signal: signal.signal, logger, job: info });
     } catch (error) {
       thrown = { error };
+    } finally {
+      signal.dispose();
     }
-    const timedOut = timeout?.aborted ? new AttemptTimeoutError(task.timeout!, thrown?.error) : null;
+    const timedOut = signal.timedOut ? new AttemptTimeoutError(task.timeout!, thrown?.error) : null;
     if (thrown && !timedOut && helpers.abortSignal.aborted) {
       thrown = { error: new Error("interrupted: the daemon shut down and the drain budget ran out", { cause: thrown.error }) };
     }

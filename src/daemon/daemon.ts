@@ -12,7 +12,7 @@ import { settlesWithin } from "../async/settles-within.js";
 import { AttemptRunner } from "./attempt-runner.js";
 import { createDaemonEvents, type DaemonEvents, type DaemonState } from "./daemon-events.js";
 import { newDaemonId } from "./daemon-id.js";
-import { POLL_INTERVAL_MS, connectionBudget, engineOptions } from "./engine-options.js";
+import { POLL_INTERVAL_MS, engineOptions } from "./engine-options.js";
 import { Heartbeat } from "./heartbeat.js";
 import { PoolSupervisor } from "./pool-supervisor.js";
 import { Reaper } from "./reaper.js";
@@ -63,7 +63,7 @@ export class Daemon {
     events.emit("state", "starting");
     const target = await resolveDatabase(config, logger);
     const database = openDatabase(target.connectionString, {
-      maxConnections: connectionBudget(config.concurrency),
+      maxConnections: config.databasePoolSize,
       onError: (error) => logger.warn({ err: error }, "idle database connection lost"),
     });
     try {

@@ -37,7 +37,8 @@ export function engineOptions(input: {
           size: Math.max(2, concurrency * 2),
           // Jobs locked into the local queue go back after this long idle.
           ttl: 60_000,
-          refetchDelay: { durationMs: 100, threshold: 0 },
+          // No refetchDelay: in 0.17.3 a new-job NOTIFY that lands during the
+          // delay waits for the next poll (2 s stalls; see bench/README.md).
         },
         completeJobBatchDelay: 1,
         failJobBatchDelay: 1,
@@ -46,13 +47,4 @@ export function engineOptions(input: {
       },
     },
   };
-}
-
-/**
- * Connections: graphile-worker's advice (at least 10, and more than the job
- * concurrency, since handlers may query) plus a few for the ledger and sweeps.
- * The pool opens them lazily and closes idle ones, so the bound is rarely met.
- */
-export function connectionBudget(concurrency: number): number {
-  return Math.max(10, concurrency + 4);
 }

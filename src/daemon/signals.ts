@@ -12,7 +12,8 @@ export function handleSignals(served: ServedDaemon, logger: Logger): void {
     if (signalled === 1) {
       logger.info({ signal }, "received signal; shutting down gracefully (send again to force)");
       served.shutdown().then(
-        () => exit(0),
+        // A forced shutdown lets the drain finish early; it still exits 1.
+        () => exit(signalled > 1 ? 1 : 0),
         (error: unknown) => {
           logger.error({ err: error }, "shutdown failed");
           exit(1);

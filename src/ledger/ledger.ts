@@ -119,23 +119,23 @@ export class Ledger {
     }
   }
 
+  /** One statement, so one round trip and an implicit transaction: runs and their dead letters land together. */
   private async commit(entries: LedgerEntry[]): Promise<void> {
-    const deadLetters = entries.flatMap((e) => (e.deadLetter ? [e.deadLetter] : []));
-    await this.db.transaction().execute(async (trx) => {
-      await trx
-        .insertInto("pgmill.job_runs")
-        .values(entries.map((e) => jobRunRow(e.run)))
-        .onConflict((oc) => oc.columns(["id", "started_at"]).doNothing())
-        .execute();
-      if (deadLetters.length) {
-        const lastErrors = new Map(entries.filter((e) => e.deadLetter).map((e) => [e.deadLetter!.jobId, e.run.error]));
-        await trx
-          .insertInto("pgmill.dead_letters")
-          .values(deadLetters.map((d) => deadLetterRow(d, lastErrors.get(d.jobId) ?? null)))
-          .onConflict((oc) => oc.column("job_id").doNothing())
-          .execute();
-      }
-    });
+    const runs = this.db
+      .insertInto("pgmill.job_runs")
+      .values(entries.map((e) => jobRunRow(e.run)))
+      .onConflict((oc) => oc.columns(["id", "started_at"]).doNothing());
+    const dead = entries.filter((e) => e.deadLetter);
+    if (!dead.length) {
+      await runs.execute();
+      return;
+    }
+    await this.db
+      .with("runs", () => runs)
+      .insertInto("pgmill.dead_letters")
+      .values(dead.map((e) => deadLetterRow(e.deadLetter!, e.run.error)))
+      .onConflict((oc) => oc.column("job_id").doNothing())
+      .execute();
   }
 }
 
