@@ -6,7 +6,6 @@ import type { Ledger } from "../ledger/ledger.js";
 import { payloadForHistory, type DeadLetterRecord } from "../ledger/entry.js";
 import type { AnyTask, JobInfo } from "../tasks/define-task.js";
 import type { DaemonEvents } from "./daemon-events.js";
-import { attemptSignal } from "./attempt-signal.js";
 import {
   AttemptTimeoutError,
   PayloadInvalidError,
@@ -20,7 +19,10 @@ interface InFlight {
   readonly queue: string | null;
   readonly startedAt: Date;
   readonly started: number;
+  /** The handler's signal: aborted by the engine's signal, a second signal (abortAll) or the task's timeout. */
   readonly abort: AbortController;
+  /** The engine's signal for this attempt's pool: aborted when the drain budget is spent. */
+  readonly engineSignal: AbortSignal;
   /** Set once a history row exists for this attempt, so it is written once. */
   recorded: boolean;
 }
@@ -33,6 +35,7 @@ interface InFlight {
  */
 export class AttemptRunner {
   private readonly inFlight = new Set<InFlight>();
+  private readonly followedSignals = new WeakSet<AbortSignal>();
 
   constructor(
     private readonly deps: {
@@ -83,8 +86,10 @@ export class AttemptRunner {
     const startedAt = new Date();
     const started = performance.now();
     const queue = await helpers.getQueueName();
-    const attempt: InFlight = { job, queue, startedAt, started, abort: new AbortController(), recorded: false };
+    const engineSignal = helpers.abortSignal;
+    const attempt: InFlight = { job, queue, startedAt, started, abort: new AbortController(), engineSignal, recorded: false };
     this.inFlight.add(attempt);
+    this.followEngine(engineSignal);
     this.deps.events.emit("attempt:start", task.name);
     try {
       const outcome = await this.execute(task, rawPayload, helpers, attempt);
@@ -120,22 +125,46 @@ export class AttemptRunner {
       cron,
     };
     const logger = this.deps.logger.child({ task: task.name, jobId: job.id, attempt: job.attempts });
-    const signal = attemptSignal(attempt.abort, helpers.abortSignal, task.timeout);
+    let timedOut = false;
+    const timer = task.timeout
+      ? setTimeout(() => {
+          timedOut = !attempt.abort.signal.aborted;
+          attempt.abort.abort(new DOMException("The operation was aborted due to timeout", "TimeoutError"));
+        }, task.timeout)
+      : undefined;
     let thrown: { error: unknown } | null = null;
     try {
       // Awaited to the end even after an abort: the pool slot stays taken until
       // the handler has settled, so the concurrency bound holds.
-      await task.handler(parsed.data, { signal: signal.signal, logger, job: info });
+      await task.handler(parsed.data, { signal: attempt.abort.signal, logger, job: info });
     } catch (error) {
       thrown = { error };
     } finally {
-      signal.dispose();
+      clearTimeout(timer);
     }
-    const timedOut = signal.timedOut ? new AttemptTimeoutError(task.timeout!, thrown?.error) : null;
-    if (thrown && !timedOut && helpers.abortSignal.aborted) {
+    const timeout = timedOut ? new AttemptTimeoutError(task.timeout!, thrown?.error) : null;
+    if (thrown && !timeout && helpers.abortSignal.aborted) {
       thrown = { error: new Error("interrupted: the daemon shut down and the drain budget ran out", { cause: thrown.error }) };
     }
-    return classify(thrown, timedOut, isLastAttempt);
+    return classify(thrown, timeout, isLastAttempt);
+  }
+
+  /**
+   * graphile-worker has one abort signal per pool, aborted when the drain
+   * budget is spent; it reaches each attempt's own controller through one
+   * listener per pool (not AbortSignal.any per attempt: a tenth of a busy
+   * daemon's CPU, bench/README.md).
+   */
+  private followEngine(engineSignal: AbortSignal): void {
+    const abortItsAttempts = () => {
+      for (const attempt of this.inFlight) {
+        if (attempt.engineSignal === engineSignal) attempt.abort.abort(engineSignal.reason);
+      }
+    };
+    if (engineSignal.aborted) return abortItsAttempts();
+    if (this.followedSignals.has(engineSignal)) return;
+    this.followedSignals.add(engineSignal);
+    engineSignal.addEventListener("abort", abortItsAttempts, { once: true });
   }
 
   private async record(attempt: InFlight, outcome: AttemptOutcome): Promise<void> {
