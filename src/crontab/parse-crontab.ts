@@ -1,4 +1,7 @@
-import { parseCrontab, type ParsedCronItem } from "graphile-worker";
+import type { ParsedCronItem } from "graphile-worker";
+// The one-line parser behind graphile-worker's parseCrontab (not re-exported by
+// its index): it takes our line number, so its messages agree with ours.
+import { parseCrontabLine } from "graphile-worker/dist/crontab.js";
 import { z } from "zod";
 import { PgmillProblemsError } from "../errors.js";
 import { findTask, type AnyTask } from "../tasks/define-task.js";
@@ -61,13 +64,13 @@ export function parseCrontabFile(
 
 function parseLine(source: string, line: number, tasks: Readonly<Record<string, AnyTask>>): CrontabEntry {
   const { withoutTz, timezone } = extractTimezone(source);
-  // graphile-worker names lines in its messages; padding makes its number ours.
-  const [item] = parseCrontab("\n".repeat(line - 1) + withoutTz);
-  if (!item) throw new Error("no schedule found on this line");
+  const item = parseCrontabLine(withoutTz, line);
 
   const task = findTask(tasks, item.task);
   if (!task) throw new Error(`unknown task '${item.task}' (known: ${Object.keys(tasks).sort().join(", ")})`);
-  const payloadCheck = task.payload.safeParse(item.payload ?? {});
+  checkOptions(item.options);
+  // Checked as the handler will get it: graphile-worker sends the payload as JSON.
+  const payloadCheck = task.payload.safeParse(asSentAsJson(item.payload ?? {}));
   if (!payloadCheck.success) {
     throw new Error(`payload for task '${task.name}': ${z.prettifyError(payloadCheck.error).replaceAll("\n", "; ")}`);
   }
@@ -87,6 +90,46 @@ function parseLine(source: string, line: number, tasks: Readonly<Record<string, 
     // Spread keeps graphile-worker's "parsed" brand (a symbol key).
     item: { ...item, options, match: timezone ? asDigestMatcher(matchesAt) : utc },
   };
+}
+
+// What graphile-worker's add_job accepts. cron enqueues a minute's lines in one
+// statement, so one line it refuses would fail every line due that minute, every time.
+const SMALLINT_MAX = 32_767;
+const MAX_QUEUE_NAME = 128;
+const MAX_JOB_KEY = 512;
+// The backfill walks every minute of the period at start-up.
+const MAX_FILL_DAYS = 366;
+
+function checkOptions(options: ParsedCronItem["options"]): void {
+  const { maxAttempts, priority, queueName, jobKey, backfillPeriod } = options;
+  const inRange = (name: string, value: number | undefined, min: number, max: number) => {
+    if (value !== undefined && !(value >= min && value <= max)) {
+      throw new Error(`option '${name}' must be from ${min} to ${max}, not ${Number.isFinite(value) ? value : "a number that large"}`);
+    }
+  };
+  inRange("max", maxAttempts, 1, SMALLINT_MAX);
+  inRange("priority", priority, -SMALLINT_MAX - 1, SMALLINT_MAX);
+  if (queueName !== undefined && queueName.length > MAX_QUEUE_NAME) {
+    throw new Error(`option 'queue' is ${queueName.length} characters long; the most is ${MAX_QUEUE_NAME}`);
+  }
+  if (jobKey !== undefined && !(jobKey.length >= 1 && jobKey.length <= MAX_JOB_KEY)) {
+    throw new Error(`option 'jobKey' must be 1 to ${MAX_JOB_KEY} characters long, not ${jobKey.length}`);
+  }
+  if (!(backfillPeriod <= MAX_FILL_DAYS * DAY_MS)) throw new Error(`option 'fill' must be at most ${MAX_FILL_DAYS}d`);
+}
+
+const DAY_MS = 24 * 3_600_000;
+
+/** The payload after a JSON round trip (Infinity and NaN become null); a payload JSON cannot carry is refused. */
+function asSentAsJson(payload: unknown): unknown {
+  let json: string;
+  try {
+    json = JSON.stringify(payload);
+  } catch (error) {
+    if (error instanceof RangeError) throw new Error("payload is nested too deeply to send as JSON");
+    throw error;
+  }
+  return JSON.parse(json);
 }
 
 /** Pulls our `tz` option out of the command's options; graphile-worker rejects unknown keys. */

@@ -40,8 +40,10 @@ export interface TaskDefinition<Name extends string = string, Schema extends z.Z
 export function defineTask<const Name extends string, Schema extends z.ZodType>(
   definition: TaskDefinition<Name, Schema>,
 ): TaskDefinition<Name, Schema> {
-  if (definition.maxAttempts !== undefined && !(Number.isInteger(definition.maxAttempts) && definition.maxAttempts >= 1)) {
-    throw new TypeError(`task ${definition.name}: maxAttempts must be a whole number of at least 1`);
+  // graphile-worker keeps attempts in a smallint.
+  const { maxAttempts } = definition;
+  if (maxAttempts !== undefined && !(Number.isInteger(maxAttempts) && maxAttempts >= 1 && maxAttempts <= 32_767)) {
+    throw new TypeError(`task ${definition.name}: maxAttempts must be a whole number from 1 to 32767`);
   }
   if (definition.timeout !== undefined && !(definition.timeout > 0)) {
     throw new TypeError(`task ${definition.name}: timeout must be a positive number of milliseconds`);
