@@ -1,7 +1,9 @@
 import { fmt, fmtRatio, table } from "./lib/stats.js";
 import type { DrainSummary } from "./workloads/drain.js";
 import type { LatencySummary } from "./workloads/latency.js";
+import type { LedgerGrowthSummary } from "./workloads/ledger-growth.js";
 import type { ScalingSummary } from "./workloads/scaling.js";
+import type { BacklogSizeStep } from "./workloads/throughput.js";
 import type { SystemId } from "./systems/types.js";
 
 const PEERS: readonly SystemId[] = ["gw-tuned", "gw-default", "boss-job", "boss-batch"];
@@ -15,6 +17,8 @@ export interface BenchResults {
   io?: DrainSummary;
   retry?: DrainSummary;
   scaling?: ScalingSummary;
+  backlogSizes?: BacklogSizeStep[];
+  ledger?: LedgerGrowthSummary;
   targets?: ReturnType<typeof targets>;
 }
 
@@ -39,6 +43,13 @@ export function targets(results: BenchResults): Target[] {
   const scaling = results.scaling;
   check("daemon peak RSS <= 200 MB (pgmill run process, VmHWM)", scaling?.byConfig.x1?.peakRssMb, (v) => v <= 200, (v) => `${v.toFixed(0)} MB`);
   check("throughput rises from 1 to 2 daemons", scaling?.speedup.x2, (v) => v > 1.05, fmtRatio);
+  const sizes = results.backlogSizes;
+  const [smallest, biggest] = [cpuMsPerJob(sizes?.[0]), cpuMsPerJob(sizes?.at(-1))];
+  const costGrowth = sizes && sizes.length > 1 && smallest && biggest ? biggest / smallest : undefined;
+  const span = sizes && sizes.length > 1 ? `${fmt(sizes[0]!.n)} to ${fmt(sizes.at(-1)!.n)}` : "small to large";
+  check(`CPU cost per job flat from ${span} backlog (<= 1.25x)`, costGrowth, (v) => v <= 1.25, fmtRatio);
+  check("ledger commit cost flat as history grows (<= 1.25x)", results.ledger?.growth, (v) => v <= 1.25, fmtRatio);
+  check("retention prunes in milliseconds (< 1 s)", results.ledger?.prune.retentionMs, (v) => v < 1000, (v) => `${v.toFixed(0)} ms`);
   return out;
 }
 
@@ -193,6 +204,43 @@ export function reportTables(results: BenchResults): string[] {
     );
   }
 
+  if (results.backlogSizes) {
+    out.push("", "Backlog size: pgmill and graphile-worker tuned draining growing backlogs (one round each; CPU = postgres + worker process)");
+    out.push(
+      table(
+        ["backlog", "pgmill jobs/s", "pgmill µs/job", "pgmill CPU ms/job", "gw-tuned jobs/s", "gw-tuned CPU ms/job", "pgmill / gw-tuned"],
+        results.backlogSizes.map((step) => {
+          const mine = step.summary.bySystem.pgmill;
+          const theirs = step.summary.bySystem["gw-tuned"];
+          return [
+            fmt(step.n),
+            `${fmt(mine?.jobsPerSec)}${mine?.partial ? " (partial)" : ""}`,
+            fmt(mine ? 1e6 / mine.jobsPerSec : undefined),
+            fmt(cpuMsPerJob(step, "pgmill"), 3),
+            `${fmt(theirs?.jobsPerSec)}${theirs?.partial ? " (partial)" : ""}`,
+            fmt(cpuMsPerJob(step, "gw-tuned"), 3),
+            fmtRatio(step.summary.pgmillRatio["gw-tuned"]),
+          ];
+        }),
+      ),
+    );
+  }
+
+  if (results.ledger) {
+    const l = results.ledger;
+    out.push("", `pgmill ledger as history grows: group commits of ${l.rowsPerCommit} rows (median of 200 at each size)`);
+    out.push(
+      table(
+        ["history rows", "ms/commit", "µs/row", "vs empty"],
+        l.steps.map((s) => [fmt(s.historyRows), fmt(s.msPerCommit, 2), fmt(s.usPerRow, 1), fmtRatio(s.usPerRow / l.steps[0]!.usPerRow)]),
+      ),
+    );
+    out.push(
+      `Retention (30 days) dropped ${fmt(l.prune.partitionsDropped)} daily partitions holding ${fmt(l.prune.rowsDropped)} rows in ` +
+        `${fmt(l.prune.retentionMs, 1)} ms; a DELETE of the same rows took ${fmt(l.prune.deleteMs)} ms (and leaves them for VACUUM).`,
+    );
+  }
+
   const failures = [
     ...(backlog?.failures ?? []).map((f) => ["backlog", f] as const),
     ...(latency?.failures ?? []).map((f) => ["latency", f] as const),
@@ -209,4 +257,11 @@ export function reportTables(results: BenchResults): string[] {
   out.push("", "pgmill's targets");
   out.push(table(["target", "measured", "met"], t.map((x) => [x.target, x.measured, x.met === null ? "—" : x.met ? "yes" : "NO"])));
   return out;
+}
+
+/** CPU milliseconds per job in a drain (Postgres plus the worker process), from the median run's readings. */
+function cpuMsPerJob(step: BacklogSizeStep | undefined, system: SystemId = "pgmill"): number | undefined {
+  const s = step?.summary.bySystem[system];
+  if (!s || s.postgresPct === null || s.workersPct === null) return undefined;
+  return (((s.postgresPct + s.workersPct) / 100) * s.seconds * 1000) / step!.n;
 }

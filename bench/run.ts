@@ -31,10 +31,11 @@ import { PgmillAdapter } from "./systems/pgmill.js";
 import type { SystemAdapter, SystemId } from "./systems/types.js";
 import type { BenchContext } from "./workloads/context.js";
 import { latencyWorkload } from "./workloads/latency.js";
+import { ledgerGrowthWorkload } from "./workloads/ledger-growth.js";
 import { scalingWorkload } from "./workloads/scaling.js";
-import { backlogWorkload, ioWorkload, retryWorkload } from "./workloads/throughput.js";
+import { backlogSizesWorkload, backlogWorkload, ioWorkload, retryWorkload } from "./workloads/throughput.js";
 
-const WORKLOADS = ["backlog", "latency", "io", "retry", "scaling"] as const;
+const WORKLOADS = ["backlog", "backlog-sizes", "latency", "io", "retry", "scaling", "ledger"] as const;
 type Workload = (typeof WORKLOADS)[number];
 const SYSTEMS: readonly SystemId[] = ["pgmill", "gw-tuned", "gw-default", "boss-job", "boss-batch"];
 
@@ -122,12 +123,14 @@ function variantId(settings: Partial<Record<SettingName, string>>): SystemId {
 }
 
 function sizes(options: Options) {
-  if (options.smoke) return { backlog: 1_000, io: 300, retry: 300, scaling: 1_000 };
+  if (options.smoke) return { backlog: 1_000, backlogSizes: [1_000, 5_000], io: 300, retry: 300, scaling: 1_000, ledger: [0, 10_000] };
   return {
-    backlog: options.huge ? 1_000_000 : options.full ? 100_000 : 10_000,
+    backlog: options.full ? 100_000 : 10_000,
+    backlogSizes: options.huge ? [10_000, 100_000, 1_000_000] : [10_000, 100_000],
     io: options.full ? 10_000 : 3_000,
     retry: options.full ? 10_000 : 2_000,
     scaling: options.full ? 100_000 : 10_000,
+    ledger: options.huge ? [0, 1_000_000, 10_000_000] : [0, 100_000, 1_000_000],
   };
 }
 
@@ -198,10 +201,12 @@ async function main(): Promise<void> {
     results.meta.drainCapSeconds = capMs / 1000;
 
     if (run("backlog")) results.backlog = await backlogWorkload(ctx, n.backlog, capMs);
+    if (run("backlog-sizes")) results.backlogSizes = await backlogSizesWorkload(ctx, n.backlogSizes, capMs);
     if (run("latency")) results.latency = await latencyWorkload(shortCtx, options.latencyRate, options.latencySeconds);
     if (run("io")) results.io = await ioWorkload(shortCtx, n.io, capMs);
     if (run("retry")) results.retry = await retryWorkload(shortCtx, n.retry, capMs);
     if (run("scaling")) results.scaling = await scalingWorkload(shortCtx, pgmillTemplate, n.scaling, 600_000);
+    if (run("ledger")) results.ledger = await ledgerGrowthWorkload(ctx, n.ledger);
   } finally {
     await dbs.dropAll().catch(() => undefined);
     await server.stop().catch(() => undefined);

@@ -24,3 +24,23 @@ export function ioWorkload(ctx: BenchContext, n: number, capMs: number): Promise
 export function retryWorkload(ctx: BenchContext, n: number, capMs: number): Promise<DrainSummary> {
   return drainWorkload(ctx, "retry-20%", n, "fail-once", { capMs, attempts: n + Math.ceil(n / FAIL_EVERY) });
 }
+
+export interface BacklogSizeStep {
+  readonly n: number;
+  readonly summary: DrainSummary;
+}
+
+/**
+ * Workload 1b: the backlog drain at growing sizes (10k to 1M with --huge), for
+ * pgmill and graphile-worker tuned only: is the cost per job flat as the
+ * backlog grows? One round per size (the large ones take minutes).
+ */
+export async function backlogSizesWorkload(ctx: BenchContext, sizes: readonly number[], capMs: number): Promise<BacklogSizeStep[]> {
+  const adapters = ctx.adapters.filter((a) => a.id === "pgmill" || a.id === "gw-tuned");
+  const steps: BacklogSizeStep[] = [];
+  for (const n of sizes) {
+    const summary = await drainWorkload({ ...ctx, adapters, rounds: 1 }, `backlog ${n.toLocaleString("en")}`, n, "noop", { capMs, attempts: n });
+    steps.push({ n, summary });
+  }
+  return steps;
+}
