@@ -7,7 +7,8 @@ export type PgmillErrorCode =
   | "PGMILL_INVALID_CRONTAB"
   | "PGMILL_UNKNOWN_TASK"
   | "PGMILL_INVALID_PAYLOAD"
-  | "PGMILL_NOT_FOUND";
+  | "PGMILL_NOT_FOUND"
+  | "PGMILL_SCHEMA_NOT_CURRENT";
 
 export class PgmillError extends Error {
   constructor(

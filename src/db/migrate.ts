@@ -4,6 +4,7 @@ import { fileURLToPath } from "node:url";
 import { runMigrations } from "graphile-worker";
 import { Migrator, sql, type Migration, type MigrationProvider } from "kysely";
 import type pg from "pg";
+import { PgmillError } from "../errors.js";
 import { graphileLogger } from "../logging/graphile-logger.js";
 import type { Logger } from "../logging/logger.js";
 import type { Db } from "./database.js";
@@ -39,12 +40,16 @@ export async function latestMigrationName(): Promise<string> {
 
 /**
  * graphile-worker's migrations, then ours, under one advisory lock so N daemons
- * starting together apply each migration exactly once.
+ * starting together apply each migration exactly once. When anything was
+ * applied, the runtime roles granted so far get the grants of what is new.
+ * Nothing to apply means no DDL at all, so a least-privilege runtime role can
+ * start a daemon on a current schema; on an outdated one it gets a clear error.
  */
 export async function migrate(db: Db, pool: pg.Pool, logger: Logger): Promise<string[]> {
   return db.connection().execute(async (lockConnection) => {
     await sql`select pg_advisory_lock(hashtext(${MIGRATION_LOCK}))`.execute(lockConnection);
     try {
+      const engineBefore = await engineRevision(lockConnection);
       await runMigrations({ pgPool: pool, logger: graphileLogger(logger) });
       const migrator = new Migrator({
         db,
@@ -56,14 +61,39 @@ export async function migrate(db: Db, pool: pg.Pool, logger: Logger): Promise<st
       const { error, results = [] } = await migrator.migrateToLatest();
       const failed = results.find((r) => r.status === "Error");
       if (error || failed) {
+        if (isInsufficientPrivilege(error)) throw error;
         const cause = error instanceof Error ? error.message : String(error);
         throw new Error(`migration ${failed?.migrationName ?? "(setup)"} failed: ${cause}`);
       }
       const applied = results.map((r) => r.migrationName);
       if (applied.length) logger.info({ applied }, "applied migrations");
+      if (applied.length || (await engineRevision(lockConnection)) !== engineBefore) {
+        const { rows } = await sql<{ n: number }>`select pgmill.refresh_runtime_grants() as n`.execute(lockConnection);
+        if (rows[0]!.n) logger.info({ runtimeRoles: rows[0]!.n }, "granted the runtime roles what the migrations added");
+      }
       return applied;
+    } catch (error) {
+      if (!isInsufficientPrivilege(error)) throw error;
+      throw new PgmillError(
+        "PGMILL_SCHEMA_NOT_CURRENT",
+        `the database schema needs migrations this role may not apply (${(error as Error).message}): ` +
+          "run `pgmill migrate` as the schema owner first (see Least-privilege deployment in the README)",
+      );
     } finally {
       await sql`select pg_advisory_unlock(hashtext(${MIGRATION_LOCK}))`.execute(lockConnection);
     }
   });
+}
+
+/** graphile-worker's newest applied migration, or null before it is installed. */
+async function engineRevision(db: Db): Promise<number | null> {
+  const installed = await sql<{ yes: boolean }>`select to_regclass('graphile_worker.migrations') is not null as yes`.execute(db);
+  if (!installed.rows[0]?.yes) return null;
+  const { rows } = await sql<{ id: number | null }>`select max(id) as id from graphile_worker.migrations`.execute(db);
+  return rows[0]?.id ?? null;
+}
+
+/** SQLSTATE 42501: the role lacks a privilege (here: to run DDL). */
+function isInsufficientPrivilege(error: unknown): boolean {
+  return (error as { code?: unknown } | null)?.code === "42501";
 }

@@ -1,4 +1,7 @@
 import type { Command } from "commander";
+import { sql } from "kysely";
+import type { Db } from "../../db/database.js";
+import { PgmillError } from "../../errors.js";
 import { printObject } from "../output.js";
 import { withDatabase } from "../with-database.js";
 
@@ -7,12 +10,32 @@ export function registerMigrate(program: Command): void {
     .command("migrate")
     .description("apply graphile-worker's and pgmill's migrations, then exit (safe to run from many pods at once)")
     .option("--database-url <url>", "Postgres connection string (default: embedded Postgres)")
+    .option("--grant-runtime <role>", "then grant this existing role what a daemon needs, and no DDL (least privilege)")
     .option("--json", "print JSON")
-    .action(async (options: { databaseUrl?: string; json?: boolean }) => {
-      await withDatabase(options, async ({ connectionString }) => {
-        printObject({ migrated: true, database: redactPassword(connectionString) }, { json: options.json === true });
+    .action(async (options: { databaseUrl?: string; grantRuntime?: string; json?: boolean }) => {
+      await withDatabase(options, async ({ connectionString, database }) => {
+        if (options.grantRuntime) await grantRuntime(database.db, options.grantRuntime);
+        printObject(
+          {
+            migrated: true,
+            database: redactPassword(connectionString),
+            ...(options.grantRuntime ? { runtime_role: options.grantRuntime } : {}),
+          },
+          { json: options.json === true },
+        );
       });
     });
+}
+
+async function grantRuntime(db: Db, role: string): Promise<void> {
+  try {
+    await sql`select pgmill.grant_runtime(${role})`.execute(db);
+  } catch (error) {
+    // A missing role, or the owner itself: said by grant_runtime, fixable by the user.
+    const code = (error as { code?: unknown }).code;
+    if (code === "42704" || code === "0LP01") throw new PgmillError("PGMILL_INVALID_CONFIG", `--grant-runtime: ${(error as Error).message}`);
+    throw error;
+  }
 }
 
 function redactPassword(connectionString: string): string {
