@@ -22,6 +22,8 @@ describe("loadConfig", () => {
       databaseUrl: undefined,
       concurrency: 32,
       databasePoolSize: 10,
+      localQueueSize: 64,
+      batchDelayMs: 1,
       crontabPath: path.resolve("crontab"),
       httpPort: 8080,
       shutdownTimeoutMs: 30_000,
@@ -153,6 +155,13 @@ describe("loadConfig", () => {
     expect(loadConfig({}, {})).toMatchObject({ heartbeatIntervalMs: 5000, deadAfterMs: 30000 });
     const error = problemsOf(() => loadConfig({}, { PGMILL_HEARTBEAT_INTERVAL: "5", PGMILL_DEAD_AFTER: "10" }));
     expect(error.problems).toEqual([expect.stringMatching(/^PGMILL_DEAD_AFTER: must be at least 3 heartbeat intervals/)]);
+  });
+
+  it("derives the local queue from the concurrency and rejects one smaller than it", () => {
+    expect(loadConfig({}, { PGMILL_CONCURRENCY: "50" }).localQueueSize).toBe(100);
+    expect(loadConfig({}, { PGMILL_CONCURRENCY: "50", PGMILL_LOCAL_QUEUE_SIZE: "60" }).localQueueSize).toBe(60);
+    const error = problemsOf(() => loadConfig({}, { PGMILL_CONCURRENCY: "50", PGMILL_LOCAL_QUEUE_SIZE: "10" }));
+    expect(error.problems).toEqual([expect.stringMatching(/^PGMILL_LOCAL_QUEUE_SIZE: must be at least PGMILL_CONCURRENCY/)]);
   });
 
   it("rejects an unknown history payload mode", () => {

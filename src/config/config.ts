@@ -19,6 +19,10 @@ export interface Config {
   readonly historyPayload: PayloadMode;
   readonly logPayloads: boolean;
   readonly ledgerBatchSize: number;
+  /** Jobs graphile-worker locks ahead into this daemon's local queue. */
+  readonly localQueueSize: number;
+  /** completeJobBatchDelay and failJobBatchDelay: completions in this window share one round trip. */
+  readonly batchDelayMs: number;
   readonly sweepIntervalMs: number;
   readonly heartbeatIntervalMs: number;
   readonly historyRetentionDays: number;
@@ -65,6 +69,8 @@ export function loadConfig(overrides: Partial<Record<SettingName, string>> = {},
     historyPayload: s.PGMILL_HISTORY_PAYLOAD,
     logPayloads: s.PGMILL_LOG_PAYLOADS,
     ledgerBatchSize: s.PGMILL_LEDGER_BATCH_SIZE,
+    localQueueSize: s.PGMILL_LOCAL_QUEUE_SIZE ?? Math.max(2, 2 * s.PGMILL_CONCURRENCY),
+    batchDelayMs: s.PGMILL_BATCH_DELAY_MS,
     sweepIntervalMs: Math.round(s.PGMILL_SWEEP_INTERVAL * 1000),
     heartbeatIntervalMs: Math.round(s.PGMILL_HEARTBEAT_INTERVAL * 1000),
     historyRetentionDays: s.PGMILL_HISTORY_RETENTION_DAYS,

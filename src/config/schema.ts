@@ -27,6 +27,10 @@ export const settingsSchema = z
   PGMILL_HISTORY_PAYLOAD: z.enum(PAYLOAD_MODES).default("stored"),
   PGMILL_LOG_PAYLOADS: z.stringbool().default(false),
   PGMILL_LEDGER_BATCH_SIZE: positiveInt(10_000).default(500),
+  // Engine tuning (bench/README.md has the measured curves): jobs fetched ahead
+  // per daemon (default: twice the concurrency), and how long completions wait to share a round trip.
+  PGMILL_LOCAL_QUEUE_SIZE: positiveInt(10_000).optional(),
+  PGMILL_BATCH_DELAY_MS: z.coerce.number().int().min(0).max(1_000).default(1),
   PGMILL_SWEEP_INTERVAL: seconds.min(1).default(60),
   PGMILL_HISTORY_RETENTION_DAYS: z.coerce.number().int().min(1).max(36_500).default(30),
   PGMILL_DEAD_LETTER_RETENTION_DAYS: z.coerce.number().int().min(1).max(36_500).default(90),
@@ -37,6 +41,10 @@ export const settingsSchema = z
   .refine((s) => s.PGMILL_DEAD_AFTER >= 3 * s.PGMILL_HEARTBEAT_INTERVAL, {
     path: ["PGMILL_DEAD_AFTER"],
     message: "must be at least 3 heartbeat intervals (PGMILL_HEARTBEAT_INTERVAL), or live daemons get reaped",
+  })
+  .refine((s) => s.PGMILL_LOCAL_QUEUE_SIZE === undefined || s.PGMILL_LOCAL_QUEUE_SIZE >= s.PGMILL_CONCURRENCY, {
+    path: ["PGMILL_LOCAL_QUEUE_SIZE"],
+    message: "must be at least PGMILL_CONCURRENCY, or job slots sit idle between fetches",
   });
 
 export type RawSettings = z.input<typeof settingsSchema>;

@@ -13,14 +13,14 @@ import type { Logger } from "../logging/logger.js";
 export const POLL_INTERVAL_MS = 2_000;
 
 export function engineOptions(input: {
-  config: Pick<Config, "concurrency" | "shutdownTimeoutMs">;
+  config: Pick<Config, "concurrency" | "localQueueSize" | "batchDelayMs" | "shutdownTimeoutMs">;
   pgPool: pg.Pool;
   taskList: TaskList;
   cronItems: ParsedCronItem[];
   events: WorkerEvents;
   logger: Logger;
 }): RunnerOptions {
-  const { concurrency, shutdownTimeoutMs } = input.config;
+  const { concurrency, localQueueSize, batchDelayMs, shutdownTimeoutMs } = input.config;
   return {
     pgPool: input.pgPool,
     taskList: input.taskList,
@@ -34,14 +34,14 @@ export function engineOptions(input: {
         concurrentJobs: concurrency,
         pollInterval: POLL_INTERVAL_MS,
         localQueue: {
-          size: Math.max(2, concurrency * 2),
+          size: localQueueSize,
           // Jobs locked into the local queue go back after this long idle.
           ttl: 60_000,
           // No refetchDelay: in 0.17.3 a new-job NOTIFY that lands during the
           // delay waits for the next poll (2 s stalls; see bench/README.md).
         },
-        completeJobBatchDelay: 1,
-        failJobBatchDelay: 1,
+        completeJobBatchDelay: batchDelayMs,
+        failJobBatchDelay: batchDelayMs,
         // The drain budget: running jobs get this long before their signal aborts.
         gracefulShutdownAbortTimeout: shutdownTimeoutMs,
       },
