@@ -1,4 +1,4 @@
-import { spawn, type ChildProcess } from "node:child_process";
+import { execFileSync, spawn, type ChildProcess } from "node:child_process";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
@@ -11,8 +11,8 @@ import { addJobsInBulk, graphileJobsLeft } from "./graphile-sql.js";
 import { ledgerSnapshot, type LedgerSnapshot } from "./pgmill.js";
 
 const ROOT = fileURLToPath(new URL("../../", import.meta.url));
-/** tsx's loader by absolute URL: the children run in a temp dir, where `--import tsx` would not resolve. */
-const TSX_LOADER = import.meta.resolve("tsx");
+/** The daemon as `npm start` runs it: compiled, no loader. */
+const DAEMON_ENTRY = path.join(ROOT, "dist/cli/main.js");
 const START_TIMEOUT_MS = 90_000;
 const STOP_TIMEOUT_MS = 45_000;
 
@@ -29,10 +29,10 @@ export interface DaemonMemory {
 }
 
 /**
- * `count` real `pgmill run` processes (src/cli/main.ts under tsx's loader, as
- * tests/support/daemon-process.ts spawns them) on one database, each with the
- * defaults (concurrency 32, ledger on), an empty crontab, HTTP on an ephemeral
- * port, and LOG_LEVEL as given (stdout to /dev/null).
+ * `count` real `pgmill run` processes (`node dist/cli/main.js run`, as
+ * `npm start` runs it, built from this tree first) on one database, each with
+ * the defaults (ledger on), an empty crontab, HTTP on an ephemeral port, and
+ * LOG_LEVEL as given (stdout to /dev/null).
  */
 export class PgmillProcesses {
   private children: ChildProcess[] = [];
@@ -58,7 +58,7 @@ export class PgmillProcesses {
     this.dir = dir;
     await writeFile(path.join(dir, "crontab"), "");
     for (let k = 0; k < this.count; k++) {
-      const child = spawn(process.execPath, ["--import", TSX_LOADER, path.join(ROOT, "src/cli/main.ts"), "run"], {
+      const child = spawn(process.execPath, [DAEMON_ENTRY, "run"], {
         cwd: dir,
         env: {
           PATH: process.env.PATH ?? "",
@@ -144,4 +144,10 @@ export class PgmillProcesses {
     if (this.dir) await rm(this.dir, { recursive: true, force: true });
     this.dir = null;
   }
+}
+
+/** Compiles src/ to dist/ (the build `npm install` runs), so the processes run this tree's code. */
+export function buildDaemon(): void {
+  const tsc = fileURLToPath(import.meta.resolve("typescript/bin/tsc"));
+  execFileSync(process.execPath, [tsc, "-p", path.join(ROOT, "tsconfig.build.json")], { cwd: ROOT, stdio: "inherit" });
 }

@@ -1,6 +1,6 @@
 import { cpuEnd, cpuStart, type CpuReport } from "../lib/resources.js";
 import { median, round } from "../lib/stats.js";
-import { PgmillProcesses, PROCESS_TASK, type DaemonMemory } from "../systems/pgmill-processes.js";
+import { buildDaemon, PgmillProcesses, PROCESS_TASK, type DaemonMemory } from "../systems/pgmill-processes.js";
 import type { BenchContext } from "./context.js";
 import type { BenchDatabase } from "../lib/server.js";
 import { ledgerCost, type FailedRun, type LedgerCost } from "./drain.js";
@@ -50,9 +50,11 @@ export const SCALING_CONFIGS: readonly ScalingConfig[] = [
  * is inserted in one transaction once all of them run (idle), so every
  * daemon gets it at the same moment (graphile-worker's insert NOTIFY); the
  * clock starts when the insert returns. Each set of daemons is spawned once
- * and drains `rounds` backlogs back to back (start-up under tsx takes seconds).
+ * and drains `rounds` backlogs back to back.
  */
 export async function scalingWorkload(ctx: BenchContext, template: BenchDatabase, n: number, timeoutMs: number): Promise<ScalingSummary> {
+  ctx.log("building dist/ for the daemon processes");
+  buildDaemon();
   const runs: ScalingRun[] = [];
   const failures: FailedRun[] = [];
   for (const config of SCALING_CONFIGS) {
