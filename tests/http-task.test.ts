@@ -1,7 +1,8 @@
-import { createServer, type IncomingHttpHeaders, type Server, type ServerResponse } from "node:http";
+import { createServer, type IncomingHttpHeaders, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import { pino } from "pino";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { loadConfig } from "../src/config/config.js";
 import type { TaskContext } from "../src/tasks/define-task.js";
 import { httpTask } from "../src/tasks/http.js";
 import { PermanentError } from "../src/tasks/permanent-error.js";
@@ -14,40 +15,58 @@ interface Echoed {
 
 let server: Server;
 let base: string;
+/** The same endpoints on another port: another origin. */
+let otherServer: Server;
+let otherBase: string;
 const echoed: Echoed[] = [];
 /** Called when a /hang request arrives, with a promise that settles when its connection closes. */
 let onHang: ((hang: { closed: Promise<void> }) => void) | undefined;
 
 const STATUS: Record<string, number> = { "/ok": 200, "/created": 201, "/boom": 500, "/missing": 404, "/slow-down": 429 };
 
-beforeAll(async () => {
-  server = createServer((req, res: ServerResponse) => {
-    const chunks: Buffer[] = [];
-    req.on("data", (chunk: Buffer) => chunks.push(chunk));
-    req.on("end", () => {
-      const path = new URL(req.url ?? "/", "http://x").pathname;
-      if (path === "/hang") {
-        const closed = new Promise<void>((resolve) => res.on("close", () => resolve()));
-        onHang?.({ closed });
-        return; // never answers
-      }
-      if (path === "/echo") {
-        const record = { method: req.method ?? "", headers: req.headers, body: Buffer.concat(chunks).toString("utf8") };
-        echoed.push(record);
-        res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify(record));
-        return;
-      }
-      const status = STATUS[path] ?? 404;
-      res.writeHead(status, { "content-type": "text/plain" }).end(`status ${status} for ${path}`);
-    });
+function endpoints(req: IncomingMessage, res: ServerResponse): void {
+  const chunks: Buffer[] = [];
+  req.on("data", (chunk: Buffer) => chunks.push(chunk));
+  req.on("end", () => {
+    const url = new URL(req.url ?? "/", "http://x");
+    const path = url.pathname;
+    if (path === "/redirect") {
+      // /redirect?status=302&to=URL
+      res.writeHead(Number(url.searchParams.get("status") ?? 302), { location: url.searchParams.get("to") ?? "/" }).end();
+      return;
+    }
+    if (path === "/hang") {
+      const closed = new Promise<void>((resolve) => res.on("close", () => resolve()));
+      onHang?.({ closed });
+      return; // never answers
+    }
+    if (path === "/echo") {
+      const record = { method: req.method ?? "", headers: req.headers, body: Buffer.concat(chunks).toString("utf8") };
+      echoed.push(record);
+      res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify(record));
+      return;
+    }
+    const status = STATUS[path] ?? 404;
+    res.writeHead(status, { "content-type": "text/plain" }).end(`status ${status} for ${path}`);
   });
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+}
+
+async function listen(): Promise<[Server, string]> {
+  const listening = createServer(endpoints);
+  await new Promise<void>((resolve) => listening.listen(0, "127.0.0.1", resolve));
+  return [listening, `http://127.0.0.1:${(listening.address() as AddressInfo).port}`];
+}
+
+beforeAll(async () => {
+  [server, base] = await listen();
+  [otherServer, otherBase] = await listen();
 });
 
 afterAll(async () => {
-  server.closeAllConnections();
-  await new Promise<void>((resolve) => server.close(() => resolve()));
+  for (const listening of [server, otherServer]) {
+    listening.closeAllConnections();
+    await new Promise<void>((resolve) => listening.close(() => resolve()));
+  }
 });
 
 beforeEach(() => {
@@ -55,9 +74,10 @@ beforeEach(() => {
   onHang = undefined;
 });
 
-function context(signal: AbortSignal = new AbortController().signal): TaskContext {
+function context(signal: AbortSignal, allowedHosts?: string): TaskContext {
   return {
     signal,
+    config: loadConfig(allowedHosts === undefined ? {} : { PGMILL_HTTP_ALLOWED_HOSTS: allowedHosts }, {}),
     logger: pino({ level: "silent" }),
     job: {
       id: "1",
@@ -75,8 +95,8 @@ function context(signal: AbortSignal = new AbortController().signal): TaskContex
 }
 
 /** Runs the task's handler the way the daemon does: payload through its schema first. */
-function run(payload: Record<string, unknown>, signal?: AbortSignal): Promise<void> {
-  return httpTask.handler(httpTask.payload.parse(payload), context(signal));
+function run(payload: Record<string, unknown>, signal = new AbortController().signal, allowedHosts?: string): Promise<void> {
+  return httpTask.handler(httpTask.payload.parse(payload), context(signal, allowedHosts));
 }
 
 /** The error `promise` rejects with. */
@@ -131,7 +151,7 @@ describe("httpTask handler", () => {
     const error = await rejection(run({ url: `http://127.0.0.1:${port}/ok` }));
     expect(error).not.toBeInstanceOf(PermanentError);
     expect(error.message).toContain("ECONNREFUSED");
-    expect(error.message).toContain(`GET http://127.0.0.1:${port}/ok failed`);
+    expect(error.message).toContain(`GET http://127.0.0.1:${port} failed`);
   });
 
   it("sends an object body as JSON with the custom headers", async () => {
@@ -170,7 +190,7 @@ describe("httpTask handler", () => {
     const elapsed = Date.now() - started;
     expect(elapsed).toBeGreaterThanOrEqual(150);
     expect(elapsed).toBeLessThan(5000);
-    expect(error.message).toContain("/hang");
+    expect(error.message).toContain(`GET ${base} failed`);
     expect((error.cause as Error | undefined)?.name).toBe("TimeoutError");
   });
 
@@ -187,6 +207,61 @@ describe("httpTask handler", () => {
     expect((error.cause as Error | undefined)?.name).toBe("AbortError");
     // The server sees the connection go away: the request really was cancelled.
     await closed;
+  });
+});
+
+describe("httpTask redirects", () => {
+  const redirect = (to: string, status = 302) => `${base}/redirect?status=${status}&to=${encodeURIComponent(to)}`;
+
+  it("follows them, keeping credentials on the same origin and dropping them on another", async () => {
+    const headers = { authorization: "Bearer t0k3n", cookie: "s=1", "x-request-id": "r1" };
+    await run({ url: redirect(`${base}/echo`), headers });
+    await run({ url: redirect(`${otherBase}/echo`, 307), headers });
+    expect(echoed.map((r) => [r.headers.host, r.headers.authorization, r.headers.cookie, r.headers["x-request-id"]])).toEqual([
+      [new URL(base).host, "Bearer t0k3n", "s=1", "r1"],
+      [new URL(otherBase).host, undefined, undefined, "r1"],
+    ]);
+  });
+
+  it("turn a POST into a GET without its body on 303, and keep it on 307", async () => {
+    await run({ url: redirect(`${base}/echo`, 303), method: "POST", body: { a: 1 } });
+    await run({ url: redirect(`${base}/echo`, 307), method: "POST", body: { a: 1 } });
+    expect(echoed.map((r) => [r.method, r.headers["content-type"], r.body])).toEqual([
+      ["GET", undefined, ""],
+      ["POST", "application/json", '{"a":1}'],
+    ]);
+  });
+
+  it("give up after 10 hops, and refuse a redirect to another scheme", async () => {
+    let url = `${base}/echo`;
+    for (let hop = 0; hop < 11; hop++) url = redirect(url);
+    expect((await rejection(run({ url }))).message).toBe(`GET ${base}: more than 10 redirects`);
+    expect(echoed).toEqual([]);
+    const error = await rejection(run({ url: redirect("file:///etc/passwd") }));
+    expect(error).toBeInstanceOf(PermanentError);
+    expect(error.message).toBe(`GET ${base} redirected to a file: URL`);
+  });
+});
+
+describe("httpTask with PGMILL_HTTP_ALLOWED_HOSTS", () => {
+  it("calls an allowed host", async () => {
+    await run({ url: `${base}/echo` }, undefined, "api.example.com, 127.0.0.1");
+    expect(echoed).toHaveLength(1);
+  });
+
+  it("fails permanently, naming the host, without sending anything to a host not allowed", async () => {
+    const error = await rejection(run({ url: `${base}/echo?token=s3cr3t` }, undefined, "api.example.com,*.example.org"));
+    expect(error).toBeInstanceOf(PermanentError);
+    expect(error.message).toBe(`GET ${base}: host 127.0.0.1 is not in PGMILL_HTTP_ALLOWED_HOSTS`);
+    expect(echoed).toEqual([]);
+  });
+
+  it("checks every redirect hop: a redirect cannot leave the allowed hosts", async () => {
+    const escape = `${base}/redirect?to=${encodeURIComponent(`http://localhost:${new URL(base).port}/echo`)}`;
+    const error = await rejection(run({ url: escape }, undefined, "127.0.0.1"));
+    expect(error).toBeInstanceOf(PermanentError);
+    expect(error.message).toBe(`GET http://localhost:${new URL(base).port}: host localhost is not in PGMILL_HTTP_ALLOWED_HOSTS`);
+    expect(echoed).toEqual([]);
   });
 });
 

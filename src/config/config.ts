@@ -13,6 +13,8 @@ export interface Config {
   readonly databasePoolSize: number;
   readonly crontabPath: string;
   readonly httpPort: number;
+  /** Hosts the `http` task may call (exact names and `*.suffix` patterns); null: any host. */
+  readonly httpAllowedHosts: readonly string[] | null;
   readonly shutdownTimeoutMs: number;
   readonly dataDir: string;
   readonly embeddedPort: number;
@@ -33,6 +35,9 @@ export interface Config {
 
 type Source = Readonly<Record<string, string | undefined>>;
 
+/** Settings whose values are never echoed in errors: a connection string can carry a password. */
+const SECRET_SETTINGS: ReadonlySet<SettingName> = new Set(["DATABASE_URL"]);
+
 /**
  * Builds the config from the environment with command-line overrides on top.
  * This is the one place that reads `process.env`; everything else is handed a
@@ -51,7 +56,7 @@ export function loadConfig(overrides: Partial<Record<SettingName, string>> = {},
       const name = String(issue.path[0]) as SettingName;
       const flag = flagFor(name);
       const where = flag ? `${name} (${flag})` : name;
-      const given = raw[name] === undefined ? "" : ` (got ${JSON.stringify(raw[name])})`;
+      const given = raw[name] === undefined || SECRET_SETTINGS.has(name) ? "" : ` (got ${JSON.stringify(raw[name])})`;
       return `${where}: ${issue.message}${given}`;
     });
     throw new PgmillProblemsError("PGMILL_INVALID_CONFIG", "Invalid configuration:", problems);
@@ -63,6 +68,7 @@ export function loadConfig(overrides: Partial<Record<SettingName, string>> = {},
     databasePoolSize: s.PGMILL_DB_POOL_SIZE,
     crontabPath: path.resolve(s.PGMILL_CRONTAB),
     httpPort: s.PGMILL_HTTP_PORT,
+    httpAllowedHosts: s.PGMILL_HTTP_ALLOWED_HOSTS ? Object.freeze(s.PGMILL_HTTP_ALLOWED_HOSTS) : null,
     shutdownTimeoutMs: Math.round(s.PGMILL_SHUTDOWN_TIMEOUT * 1000),
     dataDir: path.resolve(s.PGMILL_DATA_DIR),
     embeddedPort: s.PGMILL_EMBEDDED_PORT,

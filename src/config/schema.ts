@@ -7,6 +7,22 @@ const positiveInt = (max: number) => z.coerce.number().int().min(1).max(max);
 const port = z.coerce.number().int().min(0).max(65535);
 const seconds = z.coerce.number().min(0).max(86_400);
 
+/** A host name or IP (`api.example.com`, `10.0.0.5`, `[::1]`), or `*.suffix` for every host under a domain. */
+const HOST_PATTERN = /^(\*\.)?[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*$|^\[[0-9a-f:.]+\]$/;
+const hostPatterns = z.string().transform((list, ctx) => {
+  const given = list.split(",").map((entry) => entry.trim());
+  const entries = given.map((entry) => entry.toLowerCase().replace(/\.$/, ""));
+  const bad = given.filter((_, i) => !HOST_PATTERN.test(entries[i]!));
+  if (bad.length) {
+    ctx.addIssue({
+      code: "custom",
+      message: `not a host name or *.suffix pattern: ${bad.map((b) => JSON.stringify(b)).join(", ")} (expected a comma-separated list like "api.example.com,*.internal.example.com")`,
+    });
+    return z.NEVER;
+  }
+  return entries;
+});
+
 /**
  * Every setting, keyed by its environment variable. Command-line flags map onto
  * the same keys (see `flags.ts`), so both are validated by this one schema.
@@ -21,6 +37,7 @@ export const settingsSchema = z
   PGMILL_DB_POOL_SIZE: z.coerce.number().int().min(4).max(1000).default(10),
   PGMILL_CRONTAB: z.string().min(1).default("./crontab"),
   PGMILL_HTTP_PORT: port.default(8080),
+  PGMILL_HTTP_ALLOWED_HOSTS: hostPatterns.optional(),
   PGMILL_SHUTDOWN_TIMEOUT: seconds.default(30),
   PGMILL_DATA_DIR: z.string().min(1).default("./.pgmill"),
   PGMILL_EMBEDDED_PORT: port.default(54329),

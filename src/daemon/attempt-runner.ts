@@ -42,7 +42,8 @@ export class AttemptRunner {
       readonly ledger: Ledger;
       readonly logger: Logger;
       readonly daemonId: string;
-      readonly config: Pick<Config, "historyPayload" | "logPayloads">;
+      /** Handlers get it too, as `context.config`. */
+      readonly config: Config;
       readonly events: DaemonEvents;
     },
   ) {}
@@ -136,7 +137,7 @@ export class AttemptRunner {
     try {
       // Awaited to the end even after an abort: the pool slot stays taken until
       // the handler has settled, so the concurrency bound holds.
-      await task.handler(parsed.data, { signal: attempt.abort.signal, logger, job: info });
+      await task.handler(parsed.data, { signal: attempt.abort.signal, logger, job: info, config: this.deps.config });
     } catch (error) {
       thrown = { error };
     } finally {

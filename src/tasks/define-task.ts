@@ -1,4 +1,5 @@
 import type { z } from "zod";
+import type { Config } from "../config/config.js";
 import type { Logger } from "../logging/logger.js";
 
 /** What a handler knows about the job it is running. */
@@ -23,6 +24,8 @@ export interface TaskContext {
   /** A child logger bound to this job (task, job id, attempt). */
   readonly logger: Logger;
   readonly job: JobInfo;
+  /** The daemon's settings (for instance `httpAllowedHosts`, which the built-in http task obeys). */
+  readonly config: Config;
 }
 
 export interface TaskDefinition<Name extends string = string, Schema extends z.ZodType = z.ZodType> {
