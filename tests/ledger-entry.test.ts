@@ -100,6 +100,22 @@ describe("toJsonb", () => {
     expect(json).not.toContain("\\u0000");
   });
 
+  it("writes payloads nested deeper than JSON.stringify can recurse, exactly", () => {
+    const depth = 20_000;
+    const text = `{"k":${"[".repeat(depth)}"\\u0000",{"a":1,"b":[true,null]}${"]".repeat(depth)}}`;
+    const value: unknown = JSON.parse(text);
+    expect(() => JSON.stringify(value)).toThrow(RangeError);
+    expect(toJsonb(value)).toBe(text.replace("\\u0000", "\uFFFD"));
+    expect(toJsonb(JSON.parse(`${"[".repeat(depth)}${"]".repeat(depth)}`))).toBe(`${"[".repeat(depth)}${"]".repeat(depth)}`);
+  });
+
+  it("matches JSON.stringify on ordinary values", () => {
+    const value = { s: "é\n\"q\"", n: -1.5e-7, t: false, z: null, a: [1, "two", [], {}], o: { "": 0, "__proto__": 1 } };
+    const withNul = { ...value, nul: "\u0000" };
+    expect(JSON.parse(toJsonb(withNul))).toEqual({ ...value, nul: "\uFFFD" });
+    expect(toJsonb(withNul)).toBe(JSON.stringify({ ...value, nul: "\uFFFD" }));
+  });
+
   it("produces text Postgres accepts as jsonb", async () => {
     // A real server check: Postgres refuses \u0000 in jsonb.
     const client = new pg.Client({ connectionString: inject("adminUrl") });
@@ -150,6 +166,12 @@ describe("payloadForHistory", () => {
     // The input is left alone.
     expect(payload).toEqual(before);
     expect(JSON.stringify(payloadForHistory("redacted", payload))).not.toMatch(/ada|s3cr3t|"a"|7/);
+  });
+
+  it("redacts a payload nested deeper than JSON.stringify can recurse", () => {
+    const depth = 20_000;
+    const redacted = payloadForHistory("redacted", JSON.parse(`${"[".repeat(depth)}"secret"${"]".repeat(depth)}`));
+    expect(toJsonb(redacted)).toBe(`${"[".repeat(depth)}"[redacted]"${"]".repeat(depth)}`);
   });
 
   it("redacts scalar and array payloads", () => {

@@ -100,6 +100,7 @@ export class Daemon {
     const taskList = attempts.taskList(tasks);
     let databaseUp = true;
     events.on("database", (ok) => (databaseUp = ok));
+    const reaper = new Reaper(database.db, id, config.deadAfterMs, events, logger);
     const pool = new PoolSupervisor(
       (engineEvents) =>
         engineOptions({ config, pgPool: database.pool, taskList, cronItems: crontab.items, events: engineEvents, logger }),
@@ -107,12 +108,12 @@ export class Daemon {
       {
         restarted: (restarts) => events.emit("pool:restart", restarts),
         running: (running) => events.emit("pool:running", running),
+        retired: (lockIds, why) => reaper.retire(lockIds, why),
       },
       { idle: () => attempts.runningCount === 0, databaseUp: () => databaseUp },
       WEDGED_AFTER_POLLS * POLL_INTERVAL_MS,
     );
 
-    const reaper = new Reaper(database.db, id, config.deadAfterMs, events, logger);
     let daemon: Daemon | null = null;
     const heartbeat = new Heartbeat(
       database.db,

@@ -35,16 +35,30 @@ export class PoolSupervisor {
   private restarts = 0;
   private lastFetch = Date.now();
   private watchdog: NodeJS.Timeout | null = null;
+  /** The current runner's pool and worker ids: what its job locks carry. */
+  private lockIds = new Set<string>();
+  /** Why graphile-worker shut the current pool down, when it did so itself. */
+  private shutdownReason: string | null = null;
 
   constructor(
     private readonly options: (events: WorkerEvents) => RunnerOptions,
     private readonly logger: Logger,
-    private readonly report: { restarted(restarts: number): void; running(running: boolean): void },
+    private readonly report: {
+      restarted(restarts: number): void;
+      running(running: boolean): void;
+      /** A runner ended by itself; jobs still locked with these ids are nobody's now. */
+      retired(lockIds: string[], why: string): void;
+    },
     private readonly conditions: PoolConditions,
     private readonly wedgedAfterMs: number,
   ) {
     this.events.on("localQueue:getJobs:complete", () => (this.lastFetch = Date.now()));
-    this.events.on("pool:create", () => (this.lastFetch = Date.now()));
+    this.events.on("pool:create", ({ workerPool }) => {
+      this.lastFetch = Date.now();
+      this.lockIds.add(workerPool.id);
+    });
+    this.events.on("worker:create", ({ worker }) => this.lockIds.add(worker.workerId));
+    this.events.on("pool:gracefulShutdown", ({ message }) => (this.shutdownReason = message));
   }
 
   get running(): boolean {
@@ -96,6 +110,8 @@ export class PoolSupervisor {
   }
 
   private async launch(): Promise<void> {
+    this.lockIds = new Set();
+    this.shutdownReason = null;
     try {
       const runner = await run(this.options(this.events));
       this.runner = runner;
@@ -119,6 +135,7 @@ export class PoolSupervisor {
     this.restarts++;
     this.report.running(false);
     this.report.restarted(this.restarts);
+    this.report.retired([...this.lockIds], error instanceof Error ? error.message : (this.shutdownReason ?? "it stopped"));
     this.logger.error({ err: error, restarts: this.restarts }, "worker pool stopped unexpectedly; starting a new one");
     void this.backoff().then(() => this.start());
   }

@@ -1,6 +1,7 @@
 import { randomUUID } from "node:crypto";
-import { sql } from "kysely";
+import { sql, type Transaction } from "kysely";
 import type { Db } from "../db/database.js";
+import type { Database } from "../db/schema.js";
 import { moveToDeadLetters } from "../dead-letters/move-to-dead-letters.js";
 import { jobRunRow } from "../ledger/rows.js";
 import type { Logger } from "../logging/logger.js";
@@ -22,8 +23,13 @@ export interface ReapResult {
  *    runs them again now rather than after its four-hour lock timeout;
  * 4. dead-letters (reason `daemon_lost`) those that were on their last attempt,
  *    since graphile-worker would never run them again.
+ * The jobs still locked by a worker pool of this daemon that stopped by itself
+ * are released the same way (see `retire`).
  */
 export class Reaper {
+  /** Worker and pool ids of this daemon's pools that stopped by themselves -> why. */
+  private readonly retired = new Map<string, string>();
+
   constructor(
     private readonly db: Db,
     private readonly daemonId: string,
@@ -32,7 +38,19 @@ export class Reaper {
     private readonly logger: Logger,
   ) {}
 
+  /**
+   * A pool of this daemon stopped by itself (a database error while
+   * completing jobs ends graphile-worker's pool). Jobs it still locks would
+   * wait out graphile-worker's four-hour lock timeout, since this daemon is
+   * alive and never reaped: the next `reap` releases them like a dead peer's.
+   * By then the pool has finished or force-failed every attempt it started.
+   */
+  retire(workerIds: readonly string[], why: string): void {
+    for (const id of workerIds) this.retired.set(id, why);
+  }
+
   async reap(): Promise<ReapResult> {
+    await this.releaseRetired();
     const result = await this.db.transaction().execute(async (trx) => {
       const dead = await trx
         .updateTable("pgmill.daemons")
@@ -43,61 +61,22 @@ export class Reaper {
         .returning(["id", "host", "worker_ids", "last_seen"])
         .execute();
       if (!dead.length) return { daemons: [], jobs: 0, lettered: [] as string[] };
-
-      const ownerOf = new Map(dead.flatMap((d) => d.worker_ids.map((w) => [w, d] as const)));
-      const held = ownerOf.size
-        ? await trx
-            .selectFrom("graphile_worker.jobs")
-            .select(["id", "task_identifier", "queue_name", "key", "attempts", "max_attempts", "locked_at", "locked_by", "revision"])
-            .where("locked_by", "in", [...ownerOf.keys()])
-            .execute()
-        : [];
-      const now = new Date();
-      const reasonFor = (lockedBy: string | null) => {
-        const owner = ownerOf.get(lockedBy ?? "")!;
-        return `daemon ${owner.id} on ${owner.host} stopped heartbeating (last seen ${owner.last_seen.toISOString()}); its job was released`;
-      };
-      if (held.length) {
-        await trx
-          .insertInto("pgmill.job_runs")
-          .values(
-            held.map((job) => {
-              const startedAt = job.locked_at ?? now;
-              return jobRunRow({
-                id: randomUUID(),
-                jobId: job.id,
-                task: job.task_identifier,
-                queue: job.queue_name,
-                jobKey: job.key,
-                attempt: Math.max(1, job.attempts),
-                maxAttempts: Math.max(1, job.max_attempts),
-                status: "lost",
-                error: { message: reasonFor(job.locked_by), stack: null },
-                startedAt,
-                finishedAt: now,
-                durationMs: Math.max(0, now.getTime() - startedAt.getTime()),
-                daemonId: ownerOf.get(job.locked_by ?? "")!.id,
-                // The public jobs view has no payload; the dead letter below keeps it.
-                payload: null,
-              });
-            }),
-          )
-          .execute();
-        await sql`select graphile_worker.force_unlock_workers(${[...ownerOf.keys()]}::text[])`.execute(trx);
-      }
-      const lastAttempts = held.filter((job) => job.attempts >= job.max_attempts);
-      const lettered = await moveToDeadLetters(
-        trx,
-        lastAttempts.map((job) => ({ ...job, needsLetter: true, lastError: reasonFor(job.locked_by) })),
-        { reason: "daemon_lost", daemonId: this.daemonId },
+      const owners = new Map(
+        dead.flatMap((d) =>
+          d.worker_ids.map((w) => {
+            const reason = `daemon ${d.id} on ${d.host} stopped heartbeating (last seen ${d.last_seen.toISOString()}); its job was released`;
+            return [w, { daemonId: d.id, reason }] as const;
+          }),
+        ),
       );
+      const { jobs, lettered } = await this.releaseHeld(trx, owners);
       // Keep a week of history about daemons that are gone.
       await trx
         .deleteFrom("pgmill.daemons")
         .where("state", "in", ["stopped", "dead"])
         .where("last_seen", "<", sql<Date>`now() - interval '7 days'`)
         .execute();
-      return { daemons: dead.map((d) => d.id), jobs: held.length, lettered: lettered.map((j) => j.task_identifier) };
+      return { daemons: dead.map((d) => d.id), jobs, lettered };
     });
     if (result.daemons.length) {
       this.logger.warn({ daemons: result.daemons, jobs: result.jobs }, "reaped dead daemons and released their jobs");
@@ -106,4 +85,71 @@ export class Reaper {
     }
     return { daemons: result.daemons, jobs: result.jobs };
   }
+
+  private async releaseRetired(): Promise<void> {
+    if (!this.retired.size) return;
+    const ids = [...this.retired.keys()];
+    const owners = new Map(
+      ids.map((w) => [w, { daemonId: this.daemonId, reason: `worker pool of this daemon stopped (${this.retired.get(w)}); its job was released` }] as const),
+    );
+    const { jobs, lettered } = await this.db.transaction().execute((trx) => this.releaseHeld(trx, owners));
+    for (const id of ids) this.retired.delete(id);
+    if (jobs) this.logger.warn({ jobs }, "released the jobs a stopped worker pool of this daemon still held");
+    for (const task of lettered) this.events.emit("job:dead", task, "daemon_lost");
+  }
+
+  /**
+   * For every job locked by one of `owners`' worker ids: a `lost` history row,
+   * the lock released, and a dead letter if it was on its last attempt.
+   */
+  private async releaseHeld(trx: Transaction<Database>, owners: ReadonlyMap<string, Owner>): Promise<{ jobs: number; lettered: string[] }> {
+    if (!owners.size) return { jobs: 0, lettered: [] };
+    const held = await trx
+      .selectFrom("graphile_worker.jobs")
+      .select(["id", "task_identifier", "queue_name", "key", "attempts", "max_attempts", "locked_at", "locked_by", "revision"])
+      .where("locked_by", "in", [...owners.keys()])
+      .execute();
+    if (!held.length) return { jobs: 0, lettered: [] };
+    const now = new Date();
+    const ownerOf = (job: (typeof held)[number]) => owners.get(job.locked_by ?? "")!;
+    await trx
+      .insertInto("pgmill.job_runs")
+      .values(
+        held.map((job) => {
+          const startedAt = job.locked_at ?? now;
+          return jobRunRow({
+            id: randomUUID(),
+            jobId: job.id,
+            task: job.task_identifier,
+            queue: job.queue_name,
+            jobKey: job.key,
+            attempt: Math.max(1, job.attempts),
+            maxAttempts: Math.max(1, job.max_attempts),
+            status: "lost",
+            error: { message: ownerOf(job).reason, stack: null },
+            startedAt,
+            finishedAt: now,
+            durationMs: Math.max(0, now.getTime() - startedAt.getTime()),
+            daemonId: ownerOf(job).daemonId,
+            // The public jobs view has no payload; the dead letter below keeps it.
+            payload: null,
+          });
+        }),
+      )
+      .execute();
+    await sql`select graphile_worker.force_unlock_workers(${[...owners.keys()]}::text[])`.execute(trx);
+    const lastAttempts = held.filter((job) => job.attempts >= job.max_attempts);
+    const lettered = await moveToDeadLetters(
+      trx,
+      lastAttempts.map((job) => ({ ...job, needsLetter: true, lastError: ownerOf(job).reason })),
+      { reason: "daemon_lost", daemonId: this.daemonId },
+    );
+    return { jobs: held.length, lettered: lettered.map((j) => j.task_identifier) };
+  }
+}
+
+interface Owner {
+  readonly daemonId: string;
+  /** Why its jobs are released: the history row's error and the dead letter's last error. */
+  readonly reason: string;
 }

@@ -63,32 +63,60 @@ export function storableText(text: string, maxBytes: number): string {
 
 /** JSON for a jsonb column: graphile-worker's `json` payloads may hold \u0000 (in keys too), jsonb may not. */
 export function toJsonb(value: unknown): string {
-  const json = JSON.stringify(value) ?? "null";
-  // The common case costs one scan; only payloads with an escaped NUL are rebuilt.
-  return json.includes("\\u0000") ? JSON.stringify(withoutNul(value)) : json;
-}
-
-function withoutNul(value: unknown): unknown {
-  if (typeof value === "string") return value.replaceAll("\u0000", "\uFFFD");
-  if (Array.isArray(value)) return value.map(withoutNul);
-  if (value && typeof value === "object") {
-    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k.replaceAll("\u0000", "\uFFFD"), withoutNul(v)]));
+  let json: string | undefined;
+  try {
+    json = JSON.stringify(value);
+  } catch (error) {
+    if (!(error instanceof RangeError)) throw error;
+    // Postgres takes JSON nested deeper than JSON.stringify can recurse.
   }
-  return value;
+  // The common case costs one scan; only payloads with an escaped NUL (or too deep) are rebuilt.
+  if (json !== undefined && !json.includes("\\u0000")) return json;
+  return stringifyDeep(value, { text: (s) => s.replaceAll("\u0000", "\uFFFD") });
 }
 
 /** The payload as the history table keeps it, per PGMILL_HISTORY_PAYLOAD. */
 export function payloadForHistory(mode: PayloadMode, payload: unknown): unknown {
   if (mode === "omitted") return null;
   if (mode === "stored") return payload ?? null;
-  return redact(payload);
+  // Keeps the shape (keys, array lengths) and hides every value.
+  return JSON.parse(stringifyDeep(payload, { leaf: (v) => (v === null || v === undefined ? null : "[redacted]") }));
 }
 
-/** Keeps the shape (keys, array lengths) and hides every value. */
-function redact(value: unknown): unknown {
-  if (Array.isArray(value)) return value.map(redact);
-  if (value && typeof value === "object") {
-    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, redact(v)]));
+class Token {
+  constructor(readonly text: string) {}
+}
+
+/**
+ * JSON.stringify for parsed JSON, with an explicit stack instead of recursion:
+ * a payload can nest deeper than the call stack (Postgres accepts it, JSON.parse
+ * reads it, JSON.stringify throws). `text` maps strings and keys, `leaf` every
+ * other value.
+ */
+function stringifyDeep(value: unknown, map: { text?: (s: string) => string; leaf?: (v: unknown) => unknown }): string {
+  const text = map.text ?? ((s: string) => s);
+  const leaf = (v: unknown) => {
+    const mapped = map.leaf ? map.leaf(v) : v;
+    return typeof mapped === "string" ? JSON.stringify(text(mapped)) : JSON.stringify(mapped);
+  };
+  const out: string[] = [];
+  const stack: unknown[] = [value];
+  while (stack.length) {
+    const item = stack.pop();
+    if (item instanceof Token) out.push(item.text);
+    else if (Array.isArray(item)) {
+      stack.push(new Token("]"));
+      for (let i = item.length - 1; i >= 0; i--) stack.push(item[i] === undefined ? null : item[i], ...(i > 0 ? [new Token(",")] : []));
+      stack.push(new Token("["));
+    } else if (item && typeof item === "object" && typeof (item as { toJSON?: unknown }).toJSON !== "function") {
+      const entries = Object.entries(item).filter(([, v]) => v !== undefined && typeof v !== "function");
+      stack.push(new Token("}"));
+      for (let i = entries.length - 1; i >= 0; i--) {
+        const [key, v] = entries[i]!;
+        stack.push(v, new Token(`${JSON.stringify(text(key))}:`), ...(i > 0 ? [new Token(",")] : []));
+      }
+      stack.push(new Token("{"));
+    } else out.push(leaf(item) ?? "null");
   }
-  return value === null || value === undefined ? null : "[redacted]";
+  return out.join("");
 }

@@ -78,14 +78,22 @@ export class PgmillMetrics {
     const databaseUp = new Gauge({ name: "pgmill_database_up", help: "Whether the database answered the last heartbeat.", registers: r });
 
     const self = this;
+    // Queue gauges carry only this daemon's tasks as labels: any string can be
+    // enqueued as a task name, and junk must not mint series. Jobs of other
+    // tasks are counted, unlabelled, in pgmill_jobs_without_handler.
+    const handled = new Set(options.tasks);
+    const handledRows = async () => (await self.snapshot?.get())?.jobs.filter((row) => handled.has(row.task)) ?? null;
     const queueJobs = new Gauge({
       name: "pgmill_queue_jobs",
       help: "Jobs in graphile-worker by task and state (ready, scheduled, running), database-wide.",
       labelNames: ["task", "state"],
       registers: r,
       async collect() {
-        const snap = await self.snapshot?.get();
-        for (const row of snap?.jobs ?? []) for (const state of QUEUE_STATES) this.set({ task: row.task, state }, row[state]);
+        const rows = await handledRows();
+        if (!rows) return;
+        // A task whose jobs are all gone has no row: it reads 0, not its last value.
+        for (const task of handled) for (const state of QUEUE_STATES) this.set({ task, state }, 0);
+        for (const row of rows) for (const state of QUEUE_STATES) this.set({ task: row.task, state }, row[state]);
       },
     });
     const oldestAge = new Gauge({
@@ -94,8 +102,21 @@ export class PgmillMetrics {
       labelNames: ["task"],
       registers: r,
       async collect() {
+        const rows = await handledRows();
+        if (!rows) return;
+        for (const task of handled) this.set({ task }, 0);
+        for (const row of rows) this.set({ task: row.task }, row.oldestReadyAgeSeconds);
+      },
+    });
+    new Gauge({
+      name: "pgmill_jobs_without_handler",
+      help: "Jobs waiting for a task this daemon has no handler for (they never run here); `pgmill status` names the tasks.",
+      registers: r,
+      async collect() {
         const snap = await self.snapshot?.get();
-        for (const row of snap?.jobs ?? []) this.set({ task: row.task }, row.oldestReadyAgeSeconds);
+        if (!snap) return;
+        const unhandled = snap.jobs.filter((row) => !handled.has(row.task));
+        this.set(unhandled.reduce((sum, row) => sum + row.ready + row.scheduled, 0));
       },
     });
     const deadLetters = new Gauge({
@@ -105,7 +126,11 @@ export class PgmillMetrics {
       registers: r,
       async collect() {
         const snap = await self.snapshot?.get();
-        for (const row of snap?.deadLetters ?? []) this.set({ task: row.task }, row.pending);
+        if (!snap) return;
+        // Retried letters leave no row: their task reads 0, and a task no longer pending drops out.
+        this.reset();
+        for (const task of handled) this.set({ task }, 0);
+        for (const row of snap.deadLetters) this.set({ task: row.task }, row.pending);
       },
     });
     new Gauge({

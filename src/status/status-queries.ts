@@ -1,10 +1,14 @@
 import { sql } from "kysely";
 import type { Db } from "../db/database.js";
 
-export type JobState = "running" | "failed" | "scheduled" | "ready";
+export type JobState = "running" | "failed" | "no handler" | "scheduled" | "ready";
 
-/** Jobs in graphile-worker by task and state. */
-export function jobsByTaskAndState(db: Db) {
+/**
+ * Jobs in graphile-worker by task and state. A job whose task is not among
+ * `handledTasks` is in state "no handler": no daemon of this build will ever
+ * claim it (graphile-worker fetches only the tasks a worker knows).
+ */
+export function jobsByTaskAndState(db: Db, handledTasks: readonly string[]) {
   return db
     .selectFrom("graphile_worker.jobs")
     .select((eb) => [
@@ -15,6 +19,8 @@ export function jobsByTaskAndState(db: Db) {
         .then(sql.lit("running"))
         .when("attempts", ">=", eb.ref("max_attempts"))
         .then(sql.lit("failed"))
+        .when(sql<boolean>`task_identifier <> all(${[...handledTasks]}::text[])`)
+        .then(sql.lit("no handler"))
         .when("run_at", ">", sql<Date>`now()`)
         .then(sql.lit("scheduled"))
         .else(sql.lit("ready"))

@@ -157,7 +157,11 @@ describe("metrics", () => {
     expect(value(running, 'pgmill_dead_letters{task="boom"}')).toBe(1);
     expect(value(running, "pgmill_daemons_live")).toBe(1);
 
+    expect(value(running, "pgmill_jobs_without_handler")).toBe(0);
+
     release();
+    // Once the task has no jobs left it reads 0 again, not its last value.
+    await waitFor("the running gauge to drop", async () => value((await probe("/metrics")).body, 'pgmill_queue_jobs{task="hold",state="running"}') === 0, 15_000, 500);
     const { stdout, stderr } = await promisify(execFile)("sh", ["-c", "promtool check metrics < \"$0\"", await saved(running)]).catch(
       (error: { stdout: string; stderr: string }) => error,
     );

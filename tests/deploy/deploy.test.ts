@@ -44,12 +44,14 @@ const DAEMON_METRICS = new Set([
   "pgmill_daemons_live",
   "pgmill_lost_jobs_recovered_total",
   "pgmill_database_up",
+  "pgmill_jobs_without_handler",
 ]);
 
 const REQUIRED_ALERTS = [
   "PgmillJobsFailing",
   "PgmillDeadLettersGrowing",
   "PgmillQueueLag",
+  "PgmillJobsWithoutHandler",
   "PgmillNoLiveDaemon",
   "PgmillCronLineStopped",
 ];

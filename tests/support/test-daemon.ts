@@ -4,9 +4,11 @@ import path from "node:path";
 import { loadConfig } from "../../src/config/config.js";
 import type { SettingName } from "../../src/config/schema.js";
 import { Daemon } from "../../src/daemon/daemon.js";
+import { serveDaemon } from "../../src/daemon/serve.js";
 import type { AnyTask } from "../../src/tasks/define-task.js";
 import { onFileCleanup } from "./file-cleanup.js";
 import { captureLogs, type CapturedLogs } from "./log-capture.js";
+import { freePort } from "./postgres-server.js";
 import type { TestDatabase } from "./test-database.js";
 
 export interface TestDaemon {
@@ -22,8 +24,43 @@ export interface TestDaemon {
 export async function startTestDaemon(
   database: TestDatabase,
   tasks: Readonly<Record<string, AnyTask>>,
-  options: { crontab?: string; settings?: Partial<Record<SettingName, string>> } = {},
+  options: TestDaemonOptions = {},
 ): Promise<TestDaemon> {
+  const { config, crontabPath } = await testDaemonConfig(database, options);
+  const logs = captureLogs();
+  const daemon = await Daemon.start(config, logs.logger, tasks);
+  onFileCleanup(() => daemon.shutdown());
+  return { daemon, logs, crontabPath };
+}
+
+export interface ServedTestDaemon extends TestDaemon {
+  /** The probe server's base URL (/livez, /readyz, /metrics). */
+  readonly baseUrl: string;
+}
+
+/** Like startTestDaemon, with the probe and metrics server on a free port. */
+export async function serveTestDaemon(
+  database: TestDatabase,
+  tasks: Readonly<Record<string, AnyTask>>,
+  options: TestDaemonOptions = {},
+): Promise<ServedTestDaemon> {
+  const port = await freePort();
+  const { config, crontabPath } = await testDaemonConfig(database, {
+    ...options,
+    settings: { PGMILL_HTTP_PORT: String(port), ...options.settings },
+  });
+  const logs = captureLogs();
+  const served = await serveDaemon(config, logs.logger, tasks);
+  onFileCleanup(() => served.shutdown());
+  return { daemon: served.daemon, logs, crontabPath, baseUrl: `http://127.0.0.1:${port}` };
+}
+
+interface TestDaemonOptions {
+  readonly crontab?: string;
+  readonly settings?: Partial<Record<SettingName, string>>;
+}
+
+async function testDaemonConfig(database: TestDatabase, options: TestDaemonOptions) {
   const dir = await mkdtemp(path.join(os.tmpdir(), "pgmill-daemon-"));
   const crontabPath = path.join(dir, "crontab");
   await writeFile(crontabPath, options.crontab ?? "");
@@ -31,8 +68,5 @@ export async function startTestDaemon(
     { DATABASE_URL: database.url, PGMILL_CRONTAB: crontabPath, PGMILL_CONCURRENCY: "4", ...options.settings },
     {},
   );
-  const logs = captureLogs();
-  const daemon = await Daemon.start(config, logs.logger, tasks);
-  onFileCleanup(() => daemon.shutdown());
-  return { daemon, logs, crontabPath };
+  return { config, crontabPath };
 }

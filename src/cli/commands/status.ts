@@ -19,7 +19,7 @@ export function registerStatus(program: Command): void {
       await withDatabase(options, async ({ database, config }) => {
         const [daemonRows, jobs, running, deadLetters, cron] = await Promise.all([
           daemons(database.db),
-          jobsByTaskAndState(database.db),
+          jobsByTaskAndState(database.db, Object.keys(tasks)),
           runningJobs(database.db),
           pendingDeadLettersByTask(database.db),
           nextCronFires(config.crontabPath),
@@ -37,6 +37,11 @@ export function registerStatus(program: Command): void {
         ] as const) {
           process.stdout.write(`\n${title}\n`);
           printRows(rows, { json: false, empty });
+        }
+        const unhandled = jobs.filter((row) => row.state === "no handler");
+        if (unhandled.length) {
+          process.stdout.write("\nJobs no daemon will run (no task by that name in this build)\n");
+          for (const { task, jobs: n } of unhandled) process.stdout.write(`no handler: ${n} job${n === "1" ? "" : "s"} of task '${task}'\n`);
         }
       });
     });
