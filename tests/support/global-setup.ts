@@ -1,10 +1,10 @@
 import { randomBytes } from "node:crypto";
-import pg from "pg";
 import { pino } from "pino";
 import type { TestProject } from "vitest/node";
 import { openDatabase } from "../../src/db/database.js";
 import { migrate } from "../../src/db/migrate.js";
 import { startTestServer, type TestServer } from "./postgres-server.js";
+import { createDatabase, dropDatabase } from "./database-admin.js";
 import { databaseUrl } from "./database-url.js";
 
 declare module "vitest" {
@@ -21,13 +21,7 @@ let template: string | undefined;
 export async function setup(project: TestProject): Promise<void> {
   server = await startTestServer(process.env);
   template = `pgmill_template_${randomBytes(4).toString("hex")}`;
-  const admin = new pg.Client({ connectionString: server.adminUrl });
-  await admin.connect();
-  try {
-    await admin.query(`create database ${admin.escapeIdentifier(template)}`);
-  } finally {
-    await admin.end();
-  }
+  await createDatabase(server.adminUrl, template);
   const database = openDatabase(databaseUrl(server.adminUrl, template), { maxConnections: 4 });
   try {
     await migrate(database.db, database.pool, pino({ level: "warn" }));
@@ -41,10 +35,7 @@ export async function setup(project: TestProject): Promise<void> {
 
 export async function teardown(): Promise<void> {
   if (server && template) {
-    const admin = new pg.Client({ connectionString: server.adminUrl });
-    await admin.connect();
-    await admin.query(`drop database if exists ${admin.escapeIdentifier(template)} with (force)`).catch(() => undefined);
-    await admin.end();
+    await dropDatabase(server.adminUrl, template).catch(() => undefined);
   }
   await server?.stop();
 }

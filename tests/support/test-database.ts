@@ -1,7 +1,7 @@
 import { randomBytes } from "node:crypto";
-import pg from "pg";
 import { inject } from "vitest";
 import { openDatabase, type DatabaseHandle } from "../../src/db/database.js";
+import { createDatabase, dropDatabase } from "./database-admin.js";
 import { databaseUrl } from "./database-url.js";
 import { onFileCleanup } from "./file-cleanup.js";
 
@@ -19,23 +19,12 @@ export interface TestDatabase {
 export async function createTestDatabase(): Promise<TestDatabase> {
   const adminUrl = inject("adminUrl");
   const name = `pgmill_test_${randomBytes(5).toString("hex")}`;
-  const admin = new pg.Client({ connectionString: adminUrl });
-  await admin.connect();
-  try {
-    await admin.query(
-      `create database ${admin.escapeIdentifier(name)} template ${admin.escapeIdentifier(inject("templateDatabase"))}`,
-    );
-  } finally {
-    await admin.end();
-  }
+  await createDatabase(adminUrl, name, { template: inject("templateDatabase") });
   const url = databaseUrl(adminUrl, name);
   const handle = openDatabase(url, { maxConnections: 5, applicationName: "pgmill-test" });
   onFileCleanup(async () => {
     await handle.close();
-    const dropper = new pg.Client({ connectionString: adminUrl });
-    await dropper.connect();
-    await dropper.query(`drop database if exists ${dropper.escapeIdentifier(name)} with (force)`);
-    await dropper.end();
+    await dropDatabase(adminUrl, name);
   });
   return { url, name, handle };
 }
