@@ -1,4 +1,4 @@
-import { fmt, fmtRatio, table } from "./lib/stats.js";
+import { fmt, fmtRatio, median, table } from "./lib/stats.js";
 import type { DrainSummary } from "./workloads/drain.js";
 import type { LatencySummary } from "./workloads/latency.js";
 import type { LedgerGrowthSummary } from "./workloads/ledger-growth.js";
@@ -117,6 +117,17 @@ export function reportTables(results: BenchResults): string[] {
         .map((id) => [id, fmtRatio(backlog?.pgmillRatio[id]), fmtRatio(io?.pgmillRatio[id]), fmtRatio(retry?.pgmillRatio[id])]),
     ),
   );
+
+  const variants = present.filter((id) => id.startsWith("pgmill["));
+  if (variants.length && results.systems["gw-tuned"]) {
+    out.push("", "pgmill at other settings against graphile-worker tuned (median of per-round ratios; > 1 means faster)");
+    out.push(
+      table(
+        ["system", "backlog", "5 ms I/O"],
+        ["pgmill" as SystemId, ...variants].map((id) => [id, fmtRatio(ratioToGwTuned(backlog, id)), fmtRatio(ratioToGwTuned(io, id))]),
+      ),
+    );
+  }
 
   if (latency) {
     out.push("", `Latency detail: ${latency.rate} jobs/s for ${latency.seconds} s into an idle system, ${latency.rounds} rounds (local-queue counts: pgmill and graphile-worker tuned)`);
@@ -264,4 +275,15 @@ function cpuMsPerJob(step: BacklogSizeStep | undefined, system: SystemId = "pgmi
   const s = step?.summary.bySystem[system];
   if (!s || s.postgresPct === null || s.workersPct === null) return undefined;
   return (((s.postgresPct + s.workersPct) / 100) * s.seconds * 1000) / step!.n;
+}
+
+/** A system's throughput over graphile-worker tuned's in the same round, median over rounds. */
+function ratioToGwTuned(summary: DrainSummary | undefined, id: SystemId): number | undefined {
+  if (!summary) return undefined;
+  const ratios = summary.runs.flatMap((mine) => {
+    if (mine.system !== id) return [];
+    const theirs = summary.runs.find((r) => r.system === "gw-tuned" && r.round === mine.round);
+    return theirs ? [mine.jobsPerSec / theirs.jobsPerSec] : [];
+  });
+  return ratios.length ? median(ratios) : undefined;
 }

@@ -20,9 +20,9 @@ describe("loadConfig", () => {
     const config = loadConfig({}, {});
     expect(config).toEqual({
       databaseUrl: undefined,
-      concurrency: 32,
+      concurrency: 128,
       databasePoolSize: 10,
-      localQueueSize: 64,
+      localQueueSize: 256,
       batchDelayMs: 1,
       crontabPath: path.resolve("crontab"),
       httpPort: 8080,
@@ -73,7 +73,7 @@ describe("loadConfig", () => {
       { DATABASE_URL: "", PGMILL_CONCURRENCY: "", PGMILL_HTTP_PORT: "", LOG_LEVEL: "", PGMILL_LOG_PAYLOADS: "" },
     );
     expect(config.databaseUrl).toBeUndefined();
-    expect(config.concurrency).toBe(32);
+    expect(config.concurrency).toBe(128);
     expect(config.httpPort).toBe(8080);
     expect(config.logLevel).toBe("info");
     expect(config.logPayloads).toBe(false);
@@ -98,7 +98,7 @@ describe("loadConfig", () => {
     const config = loadConfig({}, {});
     expect(Object.isFrozen(config)).toBe(true);
     expect(Reflect.set(config, "concurrency", 1)).toBe(false);
-    expect(config.concurrency).toBe(32);
+    expect(config.concurrency).toBe(128);
   });
 
   it("reports every invalid setting at once, by variable and flag", () => {

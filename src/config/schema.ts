@@ -33,7 +33,7 @@ export const settingsSchema = z
     .string()
     .regex(/^postgres(ql)?:\/\//, "expected a postgres:// or postgresql:// connection string")
     .optional(),
-  PGMILL_CONCURRENCY: positiveInt(1000).default(32),
+  PGMILL_CONCURRENCY: positiveInt(1000).default(128),
   PGMILL_DB_POOL_SIZE: z.coerce.number().int().min(4).max(1000).default(10),
   PGMILL_CRONTAB: z.string().min(1).default("./crontab"),
   PGMILL_HTTP_PORT: port.default(8080),
