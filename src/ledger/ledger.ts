@@ -57,7 +57,9 @@ export class Ledger {
 
   /**
    * Flushes, giving up after `deadlineMs`: whatever could not be written is
-   * logged in full at error level (never silently lost) and its writers rejected.
+   * logged at error level by job and attempt (never silently lost; payloads
+   * stay out of logs) and its writers rejected. Those jobs were neither
+   * completed nor moved, so they stay in graphile-worker and run again.
    */
   async close(deadlineMs: number): Promise<void> {
     const flushed = await settlesWithin(this.flush(), deadlineMs);
@@ -65,7 +67,7 @@ export class Ledger {
     if (!flushed) {
       const lost = this.queue.splice(0);
       this.options.logger.error(
-        { entries: lost.map((p) => p.entry) },
+        { entries: lost.map((p) => identify(p.entry)) },
         `ledger: ${lost.length} history rows could not be written before shutdown`,
       );
       for (const p of lost) p.reject(new Error("ledger closed before this entry was written"));
@@ -113,7 +115,7 @@ export class Ledger {
         await this.commit([pending.entry]);
         pending.resolve();
       } catch (error) {
-        this.options.logger.error({ err: error, entry: pending.entry }, "ledger: the database refused this history row");
+        this.options.logger.error({ err: error, entry: identify(pending.entry) }, "ledger: the database refused this history row");
         pending.reject(error as Error);
       }
     }
@@ -137,6 +139,11 @@ export class Ledger {
       .onConflict((oc) => oc.column("job_id").doNothing())
       .execute();
   }
+}
+
+/** An entry as logged: enough to find the job and attempt, never the payload. */
+function identify({ run, deadLetter }: LedgerEntry) {
+  return { runId: run.id, jobId: run.jobId, task: run.task, attempt: run.attempt, status: run.status, deadLetter: deadLetter?.reason ?? null };
 }
 
 /** SQLSTATE classes 22 (data exception) and 23 (constraint violation): not transient. */

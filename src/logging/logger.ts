@@ -1,7 +1,11 @@
 import { createRequire } from "node:module";
 import { pino, type Logger } from "pino";
+import { serializeError } from "./serialize-error.js";
 
 export type { Logger };
+
+/** What every pgmill logger shares: the service name, and errors without the fields that quote data. */
+export const LOGGER_OPTIONS = { base: { service: "pgmill" }, serializers: { err: serializeError } } as const;
 
 /**
  * NDJSON on stdout for machines; pretty lines only when a person is watching a
@@ -9,7 +13,7 @@ export type { Logger };
  * never ship pino-pretty, so they always log JSON.
  */
 export function createLogger(level: string, stream: { fd: number; isTTY?: boolean } = process.stdout): Logger {
-  const options = { level, base: { service: "pgmill" } };
+  const options = { level, ...LOGGER_OPTIONS };
   if (stream.isTTY && prettyAvailable()) {
     return pino({ ...options, transport: { target: "pino-pretty", options: { destination: stream.fd } } });
   }

@@ -1,4 +1,5 @@
 import { pino, type Logger } from "pino";
+import { LOGGER_OPTIONS } from "../../src/logging/logger.js";
 
 export interface CapturedLogs {
   readonly logger: Logger;
@@ -7,12 +8,12 @@ export interface CapturedLogs {
   text(): string;
 }
 
-/** A real pino logger whose NDJSON lines are kept in memory. */
+/** A real pino logger, configured as pgmill's, whose NDJSON lines are kept in memory. */
 export function captureLogs(level = "debug"): CapturedLogs {
   const raw: string[] = [];
   const lines: Record<string, unknown>[] = [];
   const logger = pino(
-    { level },
+    { ...LOGGER_OPTIONS, level },
     {
       write(line: string) {
         raw.push(line);
