@@ -90,7 +90,9 @@ export function cpuEnd(start: CpuSnapshot): CpuReport {
   const machine = readMachine();
   const totalTicks = machine.total - start.machineTotal;
   const machineBusyPct = totalTicks > 0 ? ((machine.busy - start.machineBusy) / totalTicks) * 100 : null;
-  const postgresPct = ((postgresTicks() - start.postgres) / TICKS_PER_SECOND / seconds) * 100;
+  const postgresDelta = postgresTicks() - start.postgres;
+  // Server processes that exit mid-run take their ticks with them: no reading then, rather than a wrong one.
+  const postgresPct = postgresDelta >= 0 ? (postgresDelta / TICKS_PER_SECOND / seconds) * 100 : null;
   let workersPct: number;
   if (start.pids.size) {
     let ticks = 0;
