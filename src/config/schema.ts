@@ -16,7 +16,9 @@ const hostPatterns = z.string().transform((list, ctx) => {
   if (bad.length) {
     ctx.addIssue({
       code: "custom",
-      message: `not a host name or *.suffix pattern: ${bad.map((b) => JSON.stringify(b)).join(", ")} (expected a comma-separated list like "api.example.com,*.internal.example.com")`,
+      message:
+        `not a host name or *.suffix pattern: ${bad.map((b) => JSON.stringify(b)).join(", ")} ` +
+        '(expected a comma-separated list like "api.example.com,*.internal.example.com")',
     });
     return z.NEVER;
   }

@@ -143,7 +143,8 @@ export class Ledger {
 
 /** An entry as logged: enough to find the job and attempt, never the payload. */
 function identify({ run, deadLetter }: LedgerEntry) {
-  return { runId: run.id, jobId: run.jobId, task: run.task, attempt: run.attempt, status: run.status, deadLetter: deadLetter?.reason ?? null };
+  const { id: runId, jobId, task, attempt, status } = run;
+  return { runId, jobId, task, attempt, status, deadLetter: deadLetter?.reason ?? null };
 }
 
 /** SQLSTATE classes 22 (data exception) and 23 (constraint violation): not transient. */

@@ -70,7 +70,9 @@ export const httpTask = defineTask({
 
 /** What fetch's own redirect handling does: 303 (and 301/302 after POST) become GET; credentials stay with their origin. */
 function followRedirect(init: RequestInit & { headers: Record<string, string> }, status: number, from: URL, to: URL): void {
-  if ((status === 303 && init.method !== "GET" && init.method !== "HEAD") || ((status === 301 || status === 302) && init.method === "POST")) {
+  const seeOther = status === 303 && init.method !== "GET" && init.method !== "HEAD";
+  const postMoved = (status === 301 || status === 302) && init.method === "POST";
+  if (seeOther || postMoved) {
     init.method = "GET";
     delete init.body;
     for (const name of Object.keys(init.headers)) if (name.toLowerCase().startsWith("content-")) delete init.headers[name];

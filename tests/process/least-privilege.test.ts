@@ -116,6 +116,39 @@ describe("a daemon running as a least-privilege runtime role", () => {
     await waitFor("the retried job to die again", () => deadLetterOf(asOwner.db, retried.rows[0]!.id), 30_000);
   });
 
+  it("reaps a dead peer: records its job as lost and releases it, then runs it", async () => {
+    // A peer that went silent an hour ago holding a job (set up by the owner, as a crash would leave it).
+    await asOwner.db
+      .insertInto("pgmill.daemons")
+      .values({
+        id: "ghost",
+        host: "gone",
+        pid: 1,
+        version: "0",
+        state: "running",
+        jobs_in_flight: 1,
+        worker_ids: ["ghost-worker"],
+        last_seen: new Date(Date.now() - 3_600_000),
+      })
+      .execute();
+    // Added and locked in one transaction, so no live daemon can claim it first.
+    const held = await asOwner.db.transaction().execute(async (trx) => {
+      const { rows } = await sql<{ id: string }>`
+        select (graphile_worker.add_job('log-message', '{"message": "held"}'::json, run_at => now() + interval '1 hour')).id as id
+      `.execute(trx);
+      await sql`
+        update graphile_worker._private_jobs
+           set locked_by = 'ghost-worker', locked_at = now(), attempts = 1, run_at = now()
+         where id = ${rows[0]!.id}::bigint
+      `.execute(trx);
+      return rows[0]!.id;
+    });
+    await waitFor("the held job to be reaped and run", async () => (await runsOf(asOwner.db, held)).length === 2, 30_000);
+    expect((await runsOf(asOwner.db, held)).map((r) => r.status)).toEqual(["lost", "succeeded"]);
+    const ghost = await asOwner.db.selectFrom("pgmill.daemons").select("state").where("id", "=", "ghost").executeTakeFirstOrThrow();
+    expect(ghost.state).toBe("dead");
+  });
+
   it("cannot change the schema: every DDL statement fails with insufficient_privilege", async () => {
     const statements = [
       sql`create table pgmill.intruder (id int)`,

@@ -33,7 +33,9 @@ async function grantRuntime(db: Db, role: string): Promise<void> {
   } catch (error) {
     // A missing role, or the owner itself: said by grant_runtime, fixable by the user.
     const code = (error as { code?: unknown }).code;
-    if (code === "42704" || code === "0LP01") throw new PgmillError("PGMILL_INVALID_CONFIG", `--grant-runtime: ${(error as Error).message}`);
+    if (code === "42704" || code === "0LP01") {
+      throw new PgmillError("PGMILL_INVALID_CONFIG", `--grant-runtime: ${(error as Error).message}`);
+    }
     throw error;
   }
 }
