@@ -20,6 +20,29 @@ export class PgmillError extends Error {
   }
 }
 
+/**
+ * Runs every check, even after one fails, and reports the problems of all
+ * that failed in one error (bad arguments and bad settings, say), so a user
+ * fixes everything in one go. Returns each check's value.
+ */
+export function checkAll<const T extends readonly unknown[]>(checks: { readonly [K in keyof T]: () => T[K] }): T {
+  const values: unknown[] = [];
+  const failed: PgmillProblemsError[] = [];
+  for (const check of checks) {
+    try {
+      values.push(check());
+    } catch (error) {
+      if (!(error instanceof PgmillProblemsError)) throw error;
+      failed.push(error);
+    }
+  }
+  if (failed.length === 1) throw failed[0];
+  if (failed.length > 1) {
+    throw new PgmillProblemsError(failed[0]!.code, "Invalid arguments and settings:", failed.flatMap((f) => f.problems));
+  }
+  return values as unknown as T;
+}
+
 /** Several problems found at once; each line says what and where. */
 export class PgmillProblemsError extends PgmillError {
   constructor(

@@ -119,7 +119,7 @@ describe("loadConfig", () => {
     expect(error.problems).toHaveLength(5);
 
     const find = (prefix: string) => error.problems.find((p) => p.startsWith(prefix));
-    expect(find("PGMILL_CONCURRENCY (--concurrency): ")).toContain('(got "abc")');
+    expect(find("PGMILL_CONCURRENCY (--concurrency): ")).toBe('PGMILL_CONCURRENCY (--concurrency): expected a number (got "abc")');
     expect(find("PGMILL_HTTP_PORT (--http-port): ")).toContain('(got "70000")');
     expect(find("LOG_LEVEL (--log-level): ")).toContain('(got "loud")');
     // A connection string can carry a password: its value is never echoed.
@@ -129,6 +129,20 @@ describe("loadConfig", () => {
 
     // The message carries every problem too, one per line.
     for (const problem of error.problems) expect(error.message).toContain(problem);
+  });
+
+  it("lists bad flags (overrides) and bad variables together", () => {
+    const error = problemsOf(() =>
+      loadConfig(
+        { PGMILL_SHUTDOWN_TIMEOUT: "-1", PGMILL_CRONTAB: "ok.crontab" },
+        { PGMILL_HISTORY_PAYLOAD: "all", PGMILL_SWEEP_INTERVAL: "soon", PGMILL_SHUTDOWN_TIMEOUT: "10" },
+      ),
+    );
+    expect(error.problems).toEqual([
+      'PGMILL_SHUTDOWN_TIMEOUT (--shutdown-timeout): Too small: expected number to be >=0 (got "-1")',
+      expect.stringMatching(/^PGMILL_HISTORY_PAYLOAD: .*"stored".* \(got "all"\)$/),
+      'PGMILL_SWEEP_INTERVAL: expected a number (got "soon")',
+    ]);
   });
 
   it("rejects out-of-range numbers", () => {

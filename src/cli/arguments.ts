@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { issueMessage } from "../config/issue-message.js";
 import { PgmillProblemsError } from "../errors.js";
 
 const UNITS: Record<string, number> = { s: 1, m: 60, h: 3600, d: 86_400, w: 604_800 };
@@ -39,7 +40,7 @@ export function parseArguments<S extends z.ZodType>(
   const problems = result.error.issues.map((issue) => {
     const key = String(issue.path[0] ?? "");
     const flag = positional[key] ?? (key ? `--${key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}` : "arguments");
-    return `${flag}: ${issue.message}`;
+    return `${flag}: ${issueMessage(issue)}`;
   });
   throw new PgmillProblemsError("PGMILL_INVALID_CONFIG", "Invalid arguments:", problems);
 }

@@ -8,14 +8,20 @@ import { registerRun } from "./commands/run.js";
 import { registerStatus } from "./commands/status.js";
 import { VERSION } from "../version.js";
 
-export function buildProgram(): Command {
+/**
+ * The CLI. Usage errors (an unknown option, a missing value) go to
+ * `usageErrors` instead of stderr, so main.ts can report them together with
+ * any bad settings.
+ */
+export function buildProgram(usageErrors: { write(text: string): void } = process.stderr): Command {
   const program = new Command("pgmill")
     .description("Postgres-native job daemon: cron and background jobs with Postgres as the only infrastructure")
     .version(VERSION)
-    .showHelpAfterError()
+    .showHelpAfterError("(add --help for usage)")
     // Throw instead of exiting, so main.ts maps usage errors to exit 2. Set before
-    // the commands are added: they inherit it when created.
-    .exitOverride();
+    // the commands are added: they inherit both when created.
+    .exitOverride()
+    .configureOutput({ writeErr: (text) => usageErrors.write(text) });
   for (const register of [registerRun, registerMigrate, registerAdd, registerCron, registerDlq, registerHistory, registerStatus]) {
     register(program);
   }

@@ -4,6 +4,11 @@ import { openDatabase, type DatabaseHandle } from "../db/database.js";
 import { migrate } from "../db/migrate.js";
 import { createLogger, type Logger } from "../logging/logger.js";
 
+/** A one-shot command's settings: the environment's, with its --database-url on top. */
+export function commandConfig(flags: { databaseUrl?: string }): Config {
+  return loadConfig({ DATABASE_URL: flags.databaseUrl });
+}
+
 export interface CommandContext {
   readonly config: Config;
   readonly logger: Logger;
@@ -16,11 +21,7 @@ export interface CommandContext {
  * one, reusing a running daemon's), migrated, then closes everything. Logs go
  * to stderr so stdout stays the command's output.
  */
-export async function withDatabase<T>(
-  flags: { databaseUrl?: string },
-  body: (context: CommandContext) => Promise<T>,
-): Promise<T> {
-  const config = loadConfig({ DATABASE_URL: flags.databaseUrl, LOG_LEVEL: undefined });
+export async function withDatabase<T>(config: Config, body: (context: CommandContext) => Promise<T>): Promise<T> {
   const logger = createLogger(config.logLevel === "info" ? "warn" : config.logLevel, process.stderr);
   const target = await resolveDatabase(config, logger);
   const database = openDatabase(target.connectionString, { maxConnections: 4, applicationName: "pgmill-cli" });

@@ -2,6 +2,7 @@ import path from "node:path";
 import { PgmillProblemsError } from "../errors.js";
 import { LOG_LEVELS, PAYLOAD_MODES, settingsSchema, type SettingName } from "./schema.js";
 import { flagFor } from "./flags.js";
+import { issueMessage } from "./issue-message.js";
 
 export type PayloadMode = (typeof PAYLOAD_MODES)[number];
 
@@ -57,7 +58,7 @@ export function loadConfig(overrides: Partial<Record<SettingName, string>> = {},
       const flag = flagFor(name);
       const where = flag ? `${name} (${flag})` : name;
       const given = raw[name] === undefined || SECRET_SETTINGS.has(name) ? "" : ` (got ${JSON.stringify(raw[name])})`;
-      return `${where}: ${issue.message}${given}`;
+      return `${where}: ${issueMessage(issue)}${given}`;
     });
     throw new PgmillProblemsError("PGMILL_INVALID_CONFIG", "Invalid configuration:", problems);
   }

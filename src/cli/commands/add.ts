@@ -2,10 +2,11 @@ import type { Command } from "commander";
 import { makeWorkerUtils } from "graphile-worker";
 import { z } from "zod";
 import { makeAddJob } from "../../client/add-job.js";
+import { checkAll } from "../../errors.js";
 import { tasks } from "../../tasks/index.js";
 import { parseArguments, positiveInt, smallint } from "../arguments.js";
 import { printObject } from "../output.js";
-import { withDatabase } from "../with-database.js";
+import { commandConfig, withDatabase } from "../with-database.js";
 
 const addArguments = z.object({
   payload: z.string().transform((text, ctx) => {
@@ -40,8 +41,11 @@ export function registerAdd(program: Command): void {
     .option("--database-url <url>", "Postgres connection string (default: embedded Postgres)")
     .option("--json", "print JSON")
     .action(async (task: string, json: string, options: Record<string, string | boolean | undefined>) => {
-      const args = parseArguments(addArguments, { ...options, payload: json }, { payload: "[json]" });
-      await withDatabase(options as { databaseUrl?: string }, async ({ connectionString }) => {
+      const [args, config] = checkAll([
+        () => parseArguments(addArguments, { ...options, payload: json }, { payload: "[json]" }),
+        () => commandConfig(options as { databaseUrl?: string }),
+      ]);
+      await withDatabase(config, async ({ connectionString }) => {
         const utils = await makeWorkerUtils({ connectionString });
         try {
           const job = await makeAddJob(utils, tasks)(task as never, args.payload as never, {

@@ -3,7 +3,7 @@ import path from "node:path";
 import type { Command } from "commander";
 import { z } from "zod";
 import { loadConfig } from "../../config/config.js";
-import { PgmillError } from "../../errors.js";
+import { checkAll, PgmillError } from "../../errors.js";
 import { parseCrontabFile } from "../../crontab/parse-crontab.js";
 import { nextRuns } from "../../crontab/schedule-matcher.js";
 import { tasks } from "../../tasks/index.js";
@@ -19,8 +19,10 @@ export function registerCron(program: Command): void {
     .option("--count <n>", "how many next runs to show per line", "3")
     .option("--json", "print JSON")
     .action(async (file: string | undefined, options: { count: string; json?: boolean }) => {
-      const { count } = parseArguments(z.object({ count: positiveInt.max(100) }), options);
-      const crontabPath = file ? path.resolve(file) : loadConfig().crontabPath;
+      const [{ count }, crontabPath] = checkAll([
+        () => parseArguments(z.object({ count: positiveInt.max(100) }), options),
+        () => (file ? path.resolve(file) : loadConfig().crontabPath),
+      ]);
       const text = await readFile(crontabPath, "utf8").catch((error: NodeJS.ErrnoException) => {
         throw new PgmillError("PGMILL_NOT_FOUND", `cannot read crontab ${crontabPath}: ${error.code ?? error.message}`);
       });

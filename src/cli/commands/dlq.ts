@@ -1,10 +1,10 @@
 import type { Command } from "commander";
 import { z } from "zod";
 import { listDeadLetters, purgeDeadLetters, retryDeadLetter, retryDeadLetters } from "../../dead-letters/queries.js";
-import { PgmillError } from "../../errors.js";
+import { checkAll, PgmillError } from "../../errors.js";
 import { bigintId, durationSeconds, parseArguments, positiveInt } from "../arguments.js";
 import { printObject, printRows } from "../output.js";
-import { withDatabase } from "../with-database.js";
+import { commandConfig, withDatabase } from "../with-database.js";
 
 const DB_FLAG = ["--database-url <url>", "Postgres connection string (default: embedded Postgres)"] as const;
 
@@ -20,8 +20,11 @@ export function registerDlq(program: Command): void {
     .option(...DB_FLAG)
     .option("--json", "print JSON")
     .action(async (options: { task?: string; all?: boolean; limit: string; json?: boolean; databaseUrl?: string }) => {
-      const { limit } = parseArguments(z.object({ limit: positiveInt.max(10_000) }), options);
-      await withDatabase(options, async ({ database }) => {
+      const [{ limit }, config] = checkAll([
+        () => parseArguments(z.object({ limit: positiveInt.max(10_000) }), options),
+        () => commandConfig(options),
+      ]);
+      await withDatabase(config, async ({ database }) => {
         const rows = await listDeadLetters(database.db, { task: options.task, includeRetried: options.all, limit });
         printRows(rows, { json: options.json === true, empty: "no dead letters" });
       });
@@ -42,8 +45,11 @@ export function registerDlq(program: Command): void {
       if (id !== undefined && options.task !== undefined) {
         throw new PgmillError("PGMILL_INVALID_CONFIG", "dlq retry: --task goes with --all, not with an id");
       }
-      if (id !== undefined) parseArguments(z.object({ id: bigintId }), { id }, { id: "[id]" });
-      await withDatabase(options, async ({ database }) => {
+      const [, config] = checkAll([
+        () => (id === undefined ? undefined : parseArguments(z.object({ id: bigintId }), { id }, { id: "[id]" })),
+        () => commandConfig(options),
+      ]);
+      await withDatabase(config, async ({ database }) => {
         const result =
           id !== undefined
             ? { dead_letter_id: id, new_job_id: await retryDeadLetter(database.db, id) }
@@ -59,8 +65,11 @@ export function registerDlq(program: Command): void {
     .option(...DB_FLAG)
     .option("--json", "print JSON")
     .action(async (options: { olderThan: string; json?: boolean; databaseUrl?: string }) => {
-      const { olderThan } = parseArguments(z.object({ olderThan: durationSeconds }), options);
-      await withDatabase(options, async ({ database }) => {
+      const [{ olderThan }, config] = checkAll([
+        () => parseArguments(z.object({ olderThan: durationSeconds }), options),
+        () => commandConfig(options),
+      ]);
+      await withDatabase(config, async ({ database }) => {
         printObject({ purged: await purgeDeadLetters(database.db, olderThan) }, { json: options.json === true });
       });
     });

@@ -1,9 +1,10 @@
 import type { Command } from "commander";
 import { z } from "zod";
+import { checkAll } from "../../errors.js";
 import { listHistory } from "../../history/history-queries.js";
 import { bigintId, durationSeconds, parseArguments, positiveInt } from "../arguments.js";
 import { printRows } from "../output.js";
-import { withDatabase } from "../with-database.js";
+import { commandConfig, withDatabase } from "../with-database.js";
 
 const historyArguments = z.object({
   status: z.enum(["succeeded", "failed", "timed_out", "dead", "lost"]).optional(),
@@ -24,8 +25,11 @@ export function registerHistory(program: Command): void {
     .option("--database-url <url>", "Postgres connection string (default: embedded Postgres)")
     .option("--json", "print JSON")
     .action(async (options: Record<string, string | boolean | undefined>) => {
-      const args = parseArguments(historyArguments, options);
-      await withDatabase(options as { databaseUrl?: string }, async ({ database }) => {
+      const [args, config] = checkAll([
+        () => parseArguments(historyArguments, options),
+        () => commandConfig(options as { databaseUrl?: string }),
+      ]);
+      await withDatabase(config, async ({ database }) => {
         const rows = await listHistory(database.db, {
           task: options.task as string | undefined,
           status: args.status,

@@ -3,7 +3,7 @@ import { sql } from "kysely";
 import type { Db } from "../../db/database.js";
 import { PgmillError } from "../../errors.js";
 import { printObject } from "../output.js";
-import { withDatabase } from "../with-database.js";
+import { commandConfig, withDatabase } from "../with-database.js";
 
 export function registerMigrate(program: Command): void {
   program
@@ -13,7 +13,7 @@ export function registerMigrate(program: Command): void {
     .option("--grant-runtime <role>", "then grant this existing role what a daemon needs, and no DDL (least privilege)")
     .option("--json", "print JSON")
     .action(async (options: { databaseUrl?: string; grantRuntime?: string; json?: boolean }) => {
-      await withDatabase(options, async ({ connectionString, database }) => {
+      await withDatabase(commandConfig(options), async ({ connectionString, database }) => {
         if (options.grantRuntime) await grantRuntime(database.db, options.grantRuntime);
         printObject(
           {

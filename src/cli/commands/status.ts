@@ -7,7 +7,7 @@ import { nextRuns } from "../../crontab/schedule-matcher.js";
 import { daemons, jobsByTaskAndState, pendingDeadLettersByTask, runningJobs } from "../../status/status-queries.js";
 import { tasks } from "../../tasks/index.js";
 import { printRows } from "../output.js";
-import { withDatabase } from "../with-database.js";
+import { commandConfig, withDatabase } from "../with-database.js";
 
 export function registerStatus(program: Command): void {
   program
@@ -16,7 +16,7 @@ export function registerStatus(program: Command): void {
     .option("--database-url <url>", "Postgres connection string (default: embedded Postgres)")
     .option("--json", "print JSON")
     .action(async (options: { databaseUrl?: string; json?: boolean }) => {
-      await withDatabase(options, async ({ database, config }) => {
+      await withDatabase(commandConfig(options), async ({ database, config }) => {
         const [daemonRows, jobs, running, deadLetters, cron] = await Promise.all([
           daemons(database.db),
           jobsByTaskAndState(database.db, Object.keys(tasks)),
