@@ -1,8 +1,8 @@
-import { randomUUID } from "node:crypto";
 import { pino } from "pino";
 import { beforeAll, describe, expect, it } from "vitest";
 import type { LedgerEntry } from "../../src/ledger/entry.js";
 import { Ledger } from "../../src/ledger/ledger.js";
+import { ledgerEntry } from "../support/ledger-entries.js";
 import { createTestDatabase, type TestDatabase } from "../support/test-database.js";
 
 let db: TestDatabase;
@@ -11,26 +11,7 @@ beforeAll(async () => {
 });
 
 function entry(jobId: number, overrides: Partial<LedgerEntry["run"]> = {}): LedgerEntry {
-  const now = new Date();
-  return {
-    run: {
-      id: randomUUID(),
-      jobId: String(jobId),
-      task: "ledger-test",
-      queue: null,
-      jobKey: null,
-      attempt: 1,
-      maxAttempts: 3,
-      status: "succeeded",
-      error: null,
-      startedAt: now,
-      finishedAt: now,
-      durationMs: 1,
-      daemonId: "test",
-      payload: { jobId },
-      ...overrides,
-    },
-  };
+  return ledgerEntry({ jobId: String(jobId), payload: { jobId }, ...overrides });
 }
 
 const countRows = async () =>

@@ -1,4 +1,4 @@
-import { randomBytes, randomUUID } from "node:crypto";
+import { randomBytes } from "node:crypto";
 import http from "node:http";
 import type { AddressInfo } from "node:net";
 import { sql } from "kysely";
@@ -10,6 +10,7 @@ import { runCli } from "../cli/run-cli.js";
 import { spawnDaemon, type DaemonProcess } from "../support/daemon-process.js";
 import { createLoginRole, type LoginRole } from "../support/database-roles.js";
 import { onFileCleanup } from "../support/file-cleanup.js";
+import { ledgerEntry } from "../support/ledger-entries.js";
 import { captureLogs } from "../support/log-capture.js";
 import { addJobWithSql, deadLetterOf, runsOf } from "../support/sql-jobs.js";
 import { createTestDatabase, type TestDatabase } from "../support/test-database.js";
@@ -127,28 +128,8 @@ describe("start-up errors", () => {
 });
 
 describe("the ledger's error lines", () => {
-  function entry(overrides: Partial<LedgerEntry["run"]> = {}): LedgerEntry {
-    const now = new Date();
-    return {
-      run: {
-        id: randomUUID(),
-        jobId: "4242",
-        task: "log-message",
-        queue: null,
-        jobKey: null,
-        attempt: 1,
-        maxAttempts: 3,
-        status: "succeeded",
-        error: null,
-        startedAt: now,
-        finishedAt: now,
-        durationMs: 1,
-        daemonId: "test",
-        payload: { note: SECRET },
-        ...overrides,
-      },
-    };
-  }
+  const entry = (overrides: Partial<LedgerEntry["run"]> = {}) =>
+    ledgerEntry({ jobId: "4242", task: "log-message", payload: { note: SECRET }, ...overrides });
 
   it("name a refused row by job and attempt, without its payload or Postgres' quote of the row", async () => {
     const logs = captureLogs("info");
