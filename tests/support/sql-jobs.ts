@@ -6,14 +6,16 @@ export async function addJobWithSql(
   db: Db,
   task: string,
   payload: unknown,
-  options: { maxAttempts?: number; jobKey?: string } = {},
+  /** `runAt` is any timestamptz input: an ISO time, or `infinity`. */
+  options: { maxAttempts?: number; jobKey?: string; runAt?: string } = {},
 ): Promise<string> {
   const { rows } = await sql<{ id: string }>`
     select (graphile_worker.add_job(
       ${task},
       ${JSON.stringify(payload)}::json,
       max_attempts => ${options.maxAttempts ?? null}::int,
-      job_key => ${options.jobKey ?? null}::text
+      job_key => ${options.jobKey ?? null}::text,
+      run_at => ${options.runAt ?? null}::timestamptz
     )).id as id
   `.execute(db);
   return rows[0]!.id;

@@ -1,10 +1,11 @@
 import { mkdtemp, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
-import { loadConfig } from "../../src/config/config.js";
+import { loadConfig, type Config } from "../../src/config/config.js";
 import type { SettingName } from "../../src/config/schema.js";
 import { Daemon } from "../../src/daemon/daemon.js";
 import { serveDaemon } from "../../src/daemon/serve.js";
+import type { Logger } from "../../src/logging/logger.js";
 import type { AnyTask } from "../../src/tasks/define-task.js";
 import { onFileCleanup } from "./file-cleanup.js";
 import { captureLogs, type CapturedLogs } from "./log-capture.js";
@@ -26,11 +27,8 @@ export async function startTestDaemon(
   tasks: Readonly<Record<string, AnyTask>>,
   options: TestDaemonOptions = {},
 ): Promise<TestDaemon> {
-  const { config, crontabPath } = await testDaemonConfig(database, options);
-  const logs = captureLogs();
-  const daemon = await Daemon.start(config, logs.logger, tasks);
-  onFileCleanup(() => daemon.shutdown());
-  return { daemon, logs, crontabPath };
+  const { started, logs, crontabPath } = await launch(database, options, (config, logger) => Daemon.start(config, logger, tasks));
+  return { daemon: started, logs, crontabPath };
 }
 
 export interface ServedTestDaemon extends TestDaemon {
@@ -45,14 +43,11 @@ export async function serveTestDaemon(
   options: TestDaemonOptions = {},
 ): Promise<ServedTestDaemon> {
   const port = await freePort();
-  const { config, crontabPath } = await testDaemonConfig(database, {
-    ...options,
-    settings: { PGMILL_HTTP_PORT: String(port), ...options.settings },
-  });
-  const logs = captureLogs();
-  const served = await serveDaemon(config, logs.logger, tasks);
-  onFileCleanup(() => served.shutdown());
-  return { daemon: served.daemon, logs, crontabPath, baseUrl: `http://127.0.0.1:${port}` };
+  const settings = { PGMILL_HTTP_PORT: String(port), ...options.settings };
+  const { started, logs, crontabPath } = await launch(database, { ...options, settings }, (config, logger) =>
+    serveDaemon(config, logger, tasks),
+  );
+  return { daemon: started.daemon, logs, crontabPath, baseUrl: `http://127.0.0.1:${port}` };
 }
 
 interface TestDaemonOptions {
@@ -60,7 +55,12 @@ interface TestDaemonOptions {
   readonly settings?: Partial<Record<SettingName, string>>;
 }
 
-async function testDaemonConfig(database: TestDatabase, options: TestDaemonOptions) {
+/** Writes the crontab, builds the config, starts with captured logs, and shuts down after the file. */
+async function launch<T extends { shutdown(): Promise<void> }>(
+  database: TestDatabase,
+  options: TestDaemonOptions,
+  start: (config: Config, logger: Logger) => Promise<T>,
+): Promise<{ started: T; logs: CapturedLogs; crontabPath: string }> {
   const dir = await mkdtemp(path.join(os.tmpdir(), "pgmill-daemon-"));
   const crontabPath = path.join(dir, "crontab");
   await writeFile(crontabPath, options.crontab ?? "");
@@ -68,5 +68,8 @@ async function testDaemonConfig(database: TestDatabase, options: TestDaemonOptio
     { DATABASE_URL: database.url, PGMILL_CRONTAB: crontabPath, PGMILL_CONCURRENCY: "4", ...options.settings },
     {},
   );
-  return { config, crontabPath };
+  const logs = captureLogs();
+  const started = await start(config, logs.logger);
+  onFileCleanup(() => started.shutdown());
+  return { started, logs, crontabPath };
 }
