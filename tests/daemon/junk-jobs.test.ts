@@ -262,6 +262,18 @@ describe("absurd max_attempts", () => {
   });
 });
 
+describe("other options out of graphile-worker's range", () => {
+  it.each([
+    ["priority 40000", sql`select graphile_worker.add_job('ok', '{}'::json, priority => 40000)`, /smallint out of range/],
+    ["an empty job_key", sql`select graphile_worker.add_job('ok', '{}'::json, job_key => '')`, /jobs_key_check/],
+    ["a 513-character job_key", sql`select graphile_worker.add_job('ok', '{}'::json, job_key => repeat('k', 513))`, /jobs_key_check/],
+    ["a 129-character queue", sql`select graphile_worker.add_job('ok', '{}'::json, queue_name => repeat('q', 129))`, /job_queues_queue_name_check/],
+    ["an unknown job_key_mode", sql`select graphile_worker.add_job('ok', '{}'::json, job_key => 'k', job_key_mode => 'bogus')`, /Invalid job_key_mode/],
+  ])("%s is refused by add_job with an SQL error", async (_what, statement, message) => {
+    await expect(statement.execute(engineDb())).rejects.toThrow(message);
+  });
+});
+
 describe("after all the junk", () => {
   it("the daemon still runs a normal job and reports ready", async () => {
     const jobId = await addJobWithSql(engineDb(), "strict", { name: "after", count: 3 });
