@@ -183,8 +183,13 @@ function check(text: string, label: string): { accepted: boolean; violation: str
     if (!(error instanceof PgmillProblemsError)) return rejected(`threw ${String(error)}`);
     if (error.code !== "PGMILL_INVALID_CRONTAB") return rejected(`code ${error.code}`);
     if (error.problems.length === 0) return rejected("no problems listed");
-    const located = new RegExp(`^${label.replaceAll(".", "\\.")}:\\d+: \\S`);
-    const stray = error.problems.find((p) => !located.test(p));
+    // Each problem names a line that holds a schedule (not a blank line or a comment).
+    const lines = text.split(/\r?\n/).map((line) => line.trim());
+    const located = new RegExp(`^${label.replaceAll(".", "\\.")}:(\\d+): \\S`);
+    const stray = error.problems.find((p) => {
+      const line = lines[Number(located.exec(p)?.[1]) - 1];
+      return line === undefined || line === "" || line.startsWith("#");
+    });
     return rejected(stray === undefined ? null : `unlocated problem ${JSON.stringify(stray.slice(0, 200))}`);
   }
   for (const entry of entries) {
