@@ -3,6 +3,7 @@ import { CrontabSchedule } from "../crontab/crontab-schedule.js";
 import { resolveDatabase, type DatabaseTarget } from "../db/connect.js";
 import { openDatabase, type DatabaseHandle } from "../db/database.js";
 import { migrate } from "../db/migrate.js";
+import { untilConnected } from "../db/until-connected.js";
 import { sweepDeadLetters } from "../dead-letters/sweep.js";
 import { Ledger } from "../ledger/ledger.js";
 import { applyRetention } from "../ledger/retention.js";
@@ -65,9 +66,17 @@ export class Daemon {
     const database = openDatabase(target.connectionString, {
       maxConnections: config.databasePoolSize,
       onError: (error) => logger.warn({ err: error }, "idle database connection lost"),
+      onCapChange: ({ cap, size, refusal }) =>
+        refusal
+          ? logger.error(
+              { err: refusal, cap, poolSize: size },
+              `the database refused a connection (${refusal.message}, SQLSTATE 53300): a CONNECTION LIMIT of the role or database, ` +
+                `or max_connections, is below PGMILL_DB_POOL_SIZE=${size}; using at most ${cap} connections until more are allowed`,
+            )
+          : logger.info({ cap, poolSize: size }, `the database allows another connection: using at most ${cap} of ${size}`),
     });
     try {
-      await migrate(database.db, database.pool, logger);
+      await untilConnected("migrate the database", () => migrate(database.db, database.pool, logger), logger);
       events.emit("migrations", true);
       const crontab = new CrontabSchedule(config.crontabPath, tasks, logger, (ids) => events.emit("cron:loaded", ids));
       await crontab.load();

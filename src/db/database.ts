@@ -1,5 +1,6 @@
 import { Kysely, PostgresDialect } from "kysely";
 import pg from "pg";
+import { ConnectionCap, type CapChange } from "./connection-cap.js";
 import type { Database } from "./schema.js";
 
 // bigint (int8) ids stay strings, as graphile-worker hands them out; counts are
@@ -19,10 +20,18 @@ export interface DatabaseHandle {
  */
 export function openDatabase(
   connectionString: string,
-  options: { maxConnections: number; applicationName?: string; onError?: (error: Error) => void },
+  options: {
+    maxConnections: number;
+    applicationName?: string;
+    onError?: (error: Error) => void;
+    /** The server refused a connection below the pool's size (53300), or room came back. */
+    onCapChange?: (change: CapChange) => void;
+  },
 ): DatabaseHandle {
+  const cap = new ConnectionCap(options.maxConnections, connectionString, (change) => options.onCapChange?.(change));
   const pool = new pg.Pool({
     connectionString,
+    Client: cap.clientClass(),
     max: options.maxConnections,
     application_name: options.applicationName ?? "pgmill",
     // A server that vanishes without closing the socket is noticed, not waited on forever.
@@ -33,11 +42,15 @@ export function openDatabase(
   // graphile-worker also expects each client to carry a handler.
   pool.on("error", (error) => options.onError?.(error));
   pool.on("connect", (client) => client.on("error", (error) => options.onError?.(error)));
+  cap.attach(pool);
   const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
   let closed: Promise<void> | undefined;
   return {
     pool,
     db,
-    close: () => (closed ??= db.destroy()),
+    close: () => {
+      cap.stop();
+      return (closed ??= db.destroy());
+    },
   };
 }
