@@ -6,6 +6,7 @@ import type { Ledger } from "../ledger/ledger.js";
 import { payloadForHistory, type DeadLetterRecord } from "../ledger/entry.js";
 import type { AnyTask, JobInfo } from "../tasks/define-task.js";
 import type { DaemonEvents } from "./daemon-events.js";
+import { runAtDate } from "./run-at.js";
 import {
   AttemptTimeoutError,
   PayloadInvalidError,
@@ -121,7 +122,7 @@ export class AttemptRunner {
       attempt: job.attempts,
       maxAttempts: job.max_attempts,
       priority: job.priority,
-      runAt: job.run_at,
+      runAt: runAtDate(job.run_at),
       createdAt: job.created_at,
       cron,
     };

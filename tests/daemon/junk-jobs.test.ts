@@ -14,11 +14,15 @@ import { waitFor } from "../support/wait-for.js";
  * defined outcome, and the daemon keeps serving throughout.
  */
 const received: unknown[] = [];
+const runAts = new Map<string, unknown>();
 const tasks = taskRegistry(
   defineTask({
     name: "strict",
     payload: z.object({ name: z.string(), count: z.number().int() }),
-    handler: async (payload) => void received.push(payload),
+    handler: async (payload, { job }) => {
+      received.push(payload);
+      runAts.set(job.id, job.runAt);
+    },
   }),
   defineTask({ name: "bulk", payload: z.object({ blob: z.string() }), handler: async () => undefined }),
   defineTask({ name: "ok", payload: z.object({}), handler: async () => undefined }),
@@ -218,12 +222,16 @@ describe("absurd run_at", () => {
   }, SLOW_CLI_TIMEOUT);
 
   it.each([
-    ["-infinity", "-infinity"],
-    ["1970", "1970-01-01T00:00:00Z"],
-  ])("%s is simply due: the job runs", async (_what, runAt) => {
+    ["-infinity", "-infinity", -8.64e15],
+    ["1970", "1970-01-01T00:00:00Z", 0],
+  ])("%s is simply due: the job runs, its handler gets a Date", async (_what, runAt, time) => {
     const jobId = await addJobWithSql(engineDb(), "strict", { name: "past", count: 1 }, { runAt });
     const [run] = await settled(jobId);
     expect(run?.status).toBe("succeeded");
+    // node-postgres reads -infinity as a number; handlers are promised a Date (the earliest there is).
+    const seen = runAts.get(jobId);
+    expect(seen).toBeInstanceOf(Date);
+    expect((seen as Date).getTime()).toBe(time);
   });
 
   it("past the timestamp range, add_job refuses it", async () => {
