@@ -1,7 +1,7 @@
 import { randomBytes } from "node:crypto";
 import { rm } from "node:fs/promises";
-import pg from "pg";
 import { pino } from "pino";
+import { withAdmin } from "../../tests/support/database-admin.js";
 import { freePort, traversableTempDir } from "../../tests/support/postgres-server.js";
 
 /** The one Postgres server every system runs on, each in its own databases. */
@@ -48,18 +48,7 @@ function assertLoopback(url: string): void {
 }
 
 async function serverVersion(url: string): Promise<string> {
-  return withClient(url, async (c) => (await c.query<{ v: string }>("select current_setting('server_version') as v")).rows[0]!.v);
-}
-
-export async function withClient<T>(url: string, use: (client: pg.Client) => Promise<T>): Promise<T> {
-  const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 10_000 });
-  client.on("error", () => undefined);
-  await client.connect();
-  try {
-    return await use(client);
-  } finally {
-    await client.end().catch(() => undefined);
-  }
+  return withAdmin(url, async (c) => (await c.query<{ v: string }>("select current_setting('server_version') as v")).rows[0]!.v);
 }
 
 export function databaseUrl(serverUrl: string, database: string): string {
@@ -84,7 +73,7 @@ export class Databases {
 
   /** Drops databases left by an earlier run that crashed (only our prefix). */
   async dropLeftovers(): Promise<string[]> {
-    const names = await withClient(this.adminUrl, async (c) =>
+    const names = await withAdmin(this.adminUrl, async (c) =>
       (await c.query<{ datname: string }>("select datname from pg_database where datname like $1", [`${PREFIX}%`])).rows.map(
         (r) => r.datname,
       ),
@@ -103,7 +92,7 @@ export class Databases {
   /** A fresh database; from `template` when given (CREATE DATABASE … TEMPLATE). */
   async create(label: string, template?: BenchDatabase): Promise<BenchDatabase> {
     const name = `${PREFIX}${label}`.replace(/[^a-z0-9_]/g, "_").slice(0, 63);
-    await withClient(this.adminUrl, async (c) => {
+    await withAdmin(this.adminUrl, async (c) => {
       await c.query(`drop database if exists ${c.escapeIdentifier(name)} with (force)`);
       await c.query(
         `create database ${c.escapeIdentifier(name)}${template ? ` template ${c.escapeIdentifier(template.name)}` : ""}`,
@@ -119,7 +108,7 @@ export class Databases {
 
   /** Drops a measurement's database, first giving its clients up to 2 s to disconnect on their own. */
   async drop(db: BenchDatabase): Promise<void> {
-    await withClient(this.adminUrl, async (c) => {
+    await withAdmin(this.adminUrl, async (c) => {
       const deadline = performance.now() + 2_000;
       while (performance.now() < deadline) {
         const { rows } = await c.query<{ n: number }>(
@@ -138,7 +127,7 @@ export class Databases {
   }
 
   private async dropByName(name: string): Promise<void> {
-    await withClient(this.adminUrl, (c) => c.query(`drop database if exists ${c.escapeIdentifier(name)} with (force)`));
+    await withAdmin(this.adminUrl, (c) => c.query(`drop database if exists ${c.escapeIdentifier(name)} with (force)`));
     this.created.delete(name);
   }
 }

@@ -1,5 +1,5 @@
 import type { Databases, BenchDatabase, PostgresServer } from "../lib/server.js";
-import { withClient } from "../lib/server.js";
+import { withAdmin } from "../../tests/support/database-admin.js";
 import type { SystemAdapter, SystemId } from "../systems/types.js";
 
 /** What every workload gets from run.ts. */
@@ -29,7 +29,7 @@ export function templateOf(ctx: BenchContext, adapter: SystemAdapter): BenchData
 
 /** The server's WAL position in bytes: its delta over a run is what that run wrote (other traffic on the server included). */
 export async function walPosition(adminUrl: string): Promise<bigint> {
-  return withClient(adminUrl, async (c) => {
+  return withAdmin(adminUrl, async (c) => {
     const { rows } = await c.query<{ lsn: string }>("select pg_wal_lsn_diff(pg_current_wal_lsn(), '0/0')::text as lsn");
     return BigInt(rows[0]!.lsn.split(".")[0]!);
   });
