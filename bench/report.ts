@@ -49,7 +49,10 @@ export function targets(results: BenchResults): Target[] {
   const span = sizes && sizes.length > 1 ? `${fmt(sizes[0]!.n)} to ${fmt(sizes.at(-1)!.n)}` : "small to large";
   check(`CPU cost per job flat from ${span} backlog (<= 1.25x)`, costGrowth, (v) => v <= 1.25, fmtRatio);
   check("ledger commit cost flat as history grows (<= 1.25x)", results.ledger?.growth, (v) => v <= 1.25, fmtRatio);
-  check("retention prunes in milliseconds (< 1 s)", results.ledger?.prune.retentionMs, (v) => v < 1000, (v) => `${v.toFixed(0)} ms`);
+  const prune = results.ledger?.prune;
+  // A daily retention run drops one partition; the benchmark drops several at once.
+  const perPartition = prune && prune.partitionsDropped ? prune.retentionMs / prune.partitionsDropped : undefined;
+  check("retention drops a day of history in milliseconds (< 1 s per partition)", perPartition, (v) => v < 1000, (v) => `${v.toFixed(0)} ms`);
   return out;
 }
 
@@ -248,7 +251,7 @@ export function reportTables(results: BenchResults): string[] {
     );
     out.push(
       `Retention (30 days) dropped ${fmt(l.prune.partitionsDropped)} daily partitions holding ${fmt(l.prune.rowsDropped)} rows in ` +
-        `${fmt(l.prune.retentionMs, 1)} ms; a DELETE of the same rows took ${fmt(l.prune.deleteMs)} ms (and leaves them for VACUUM).`,
+        `${fmt(l.prune.retentionMs, 1)} ms (${fmt(l.prune.retentionMs / Math.max(1, l.prune.partitionsDropped), 1)} ms a partition); a DELETE of the same rows took ${fmt(l.prune.deleteMs)} ms (and leaves them for VACUUM).`,
     );
   }
 
