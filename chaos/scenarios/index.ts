@@ -1,0 +1,17 @@
+import type { Scenario } from "../lib/scenario.js";
+import { connectionLimit } from "./connection-limit.js";
+import { crontabOnce } from "./crontab-once.js";
+import { killNine } from "./kill-nine.js";
+import { postgresRestart } from "./postgres-restart.js";
+import { rollingRestart } from "./rolling-restart.js";
+import { terminateBackends } from "./terminate-backends.js";
+
+/** Every scenario, in the order the suite runs them. */
+export const SCENARIOS: Readonly<Record<string, Scenario>> = {
+  "kill-nine": killNine,
+  "postgres-restart": postgresRestart,
+  "terminate-backends": terminateBackends,
+  "rolling-restart": rollingRestart,
+  "crontab-once": crontabOnce,
+  "connection-limit": connectionLimit,
+};
