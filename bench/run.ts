@@ -129,7 +129,7 @@ function sizes(options: Options) {
     backlogSizes: options.huge ? [10_000, 100_000, 1_000_000] : [10_000, 100_000],
     io: options.full ? 10_000 : 3_000,
     retry: options.full ? 10_000 : 2_000,
-    scaling: options.full ? 100_000 : 10_000,
+    scaling: options.full ? 200_000 : 50_000,
     ledger: options.huge ? [0, 1_000_000, 10_000_000] : [0, 100_000, 1_000_000],
   };
 }
