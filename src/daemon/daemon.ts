@@ -121,6 +121,7 @@ export class Daemon {
       },
       { idle: () => attempts.runningCount === 0, databaseUp: () => databaseUp },
       WEDGED_AFTER_POLLS * POLL_INTERVAL_MS,
+      config.shutdownTimeoutMs + ABORT_GRACE_MS,
     );
 
     let daemon: Daemon | null = null;

@@ -1,10 +1,13 @@
 import { EventEmitter } from "node:events";
 import { run, type Runner, type RunnerOptions, type WorkerEvents } from "graphile-worker";
+import { settlesWithin } from "../async/settles-within.js";
 import type { Logger } from "../logging/logger.js";
 
 const RESTART_MIN_MS = 500;
 const RESTART_MAX_MS = 30_000;
 const WATCHDOG_EVERY_MS = 5_000;
+/** After the shutdown budget, a forceful kill gets this long before the runner is given up on. */
+const KILL_GRACE_MS = 10_000;
 
 /** What the watchdog needs to know about the rest of the daemon. */
 export interface PoolConditions {
@@ -51,6 +54,8 @@ export class PoolSupervisor {
     },
     private readonly conditions: PoolConditions,
     private readonly wedgedAfterMs: number,
+    /** How long a pool graphile-worker is shutting down by itself may take before it is killed. */
+    private readonly shutdownBudgetMs: number,
   ) {
     this.events.on("localQueue:getJobs:complete", () => (this.lastFetch = Date.now()));
     this.events.on("pool:create", ({ workerPool }) => {
@@ -58,7 +63,10 @@ export class PoolSupervisor {
       this.lockIds.add(workerPool.id);
     });
     this.events.on("worker:create", ({ worker }) => this.lockIds.add(worker.workerId));
-    this.events.on("pool:gracefulShutdown", ({ message }) => (this.shutdownReason = message));
+    this.events.on("pool:gracefulShutdown", ({ message }) => {
+      this.shutdownReason = message;
+      if (!this.stopping) this.bound(this.runner);
+    });
   }
 
   get running(): boolean {
@@ -107,6 +115,28 @@ export class PoolSupervisor {
     this.lastFetch = Date.now();
     // Ends the runner; onRunnerEnded sees an unplanned stop and starts a new one.
     void this.runner.stop("pgmill watchdog: pool wedged").catch(() => undefined);
+  }
+
+  /**
+   * A pool graphile-worker shuts down by itself may never finish: the chaos
+   * suite saw 0.17.3 wait forever after a refused completion batch under
+   * load, and a handler that never settles holds it too. The daemon would
+   * sit idle with its jobs locked. Past the shutdown budget it is killed
+   * (graphile-worker fails the jobs still running, which releases them) and,
+   * killed or not, given up on and replaced.
+   */
+  private bound(runner: Runner | null): void {
+    if (!runner) return;
+    const timer = setTimeout(async () => {
+      if (this.runner !== runner || this.stopping) return;
+      this.logger.error(
+        { budgetMs: this.shutdownBudgetMs, reason: this.shutdownReason },
+        "worker pool did not finish shutting down within its budget; killing it",
+      );
+      await settlesWithin(runner.kill("pgmill: pool did not finish shutting down").catch(() => undefined), KILL_GRACE_MS);
+      this.onRunnerEnded(runner, new Error(`${this.shutdownReason ?? "it stopped"}; it did not finish shutting down and was killed`));
+    }, this.shutdownBudgetMs);
+    timer.unref();
   }
 
   private async launch(): Promise<void> {
