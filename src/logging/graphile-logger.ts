@@ -12,11 +12,20 @@ export function graphileLogger(logger: Logger): GraphileLogger {
     const fields = meta && typeof meta === "object" ? { meta: summarise(meta) } : {};
     // Job failures are already in pgmill's own line for each attempt.
     const isJobFailure = (meta as { failure?: unknown } | undefined)?.failure === true;
-    const severity: string = isJobFailure ? "debug" : level;
+    const severity: string = isJobFailure || isPoolSizeAdvice(message) ? "debug" : level;
     if (severity === "error") engine.error(fields, message);
     else if (severity === "warning") engine.warn(fields, message);
     else engine.debug(fields, message);
   });
+}
+
+/**
+ * graphile-worker warns when the pool is smaller than the concurrency, since
+ * its tasks may query through it. pgmill's handlers get no connection, so the
+ * pool is sized for the engine and the ledger (PGMILL_DB_POOL_SIZE).
+ */
+function isPoolSizeAdvice(message: string): boolean {
+  return message.includes("smaller than concurrency");
 }
 
 /** graphile-worker's meta can hold whole jobs (payloads included); keep ids only. */
