@@ -2,6 +2,7 @@ import { mkdir, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { spawnDaemon, type DaemonProcess } from "../../tests/support/daemon-process.js";
 import { waitFor } from "../../tests/support/wait-for.js";
+import type { Check } from "./scenario.js";
 
 /** Short beats so recovery is quick: a silent daemon is reaped after DEAD_AFTER_S. */
 export const HEARTBEAT_S = 0.5;
@@ -91,10 +92,12 @@ export class Cluster {
   }
 
   /** Exits of daemons that were not asked to stop: what a crash loop would show. */
-  unexpectedExits(): string[] {
-    return this.started
+  /** The check every scenario makes: no daemon exited that the scenario did not stop. */
+  exitCheck(what = "no daemon exited"): Check {
+    const exits = this.started
       .filter((p) => p.child.exitCode !== null && !p.child.killed)
       .map((p) => `pid ${p.child.pid} exited ${p.child.exitCode}: ${p.stderr().slice(-500)}`);
+    return { what, ok: exits.length === 0, detail: exits.join("; ") || "none" };
   }
 }
 

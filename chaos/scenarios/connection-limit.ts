@@ -69,7 +69,6 @@ export const connectionLimit: Scenario = async (adminUrl, size) => {
     const refusals = daemon.process.lines.filter((l) => JSON.stringify(l).includes("too many connections for role"));
     const faults = refusals.map((l) => ({ label: "connection refused", startedAt: Number(l.time), endedAt: Number(l.time), locked: new Set<string>() }));
     const jobs = await auditJobs(db, load.ids, faults);
-    const exits = cluster.unexpectedExits();
     const caps = daemon.process.lines.filter((l) => /^the database (refused a connection|allows another connection)/.test(String(l.msg))).map((l) => l.cap);
     return {
       id: "connection-limit",
@@ -83,7 +82,7 @@ export const connectionLimit: Scenario = async (adminUrl, size) => {
         { what: "the error names the cause", ok: /SQLSTATE 53300/.test(String(refused.msg)), detail: String(refused.msg).slice(0, 300) },
         { what: "it kept retrying, not ready, not exiting while blocked", ok: retries >= 2 && !readyWhileBlocked && aliveWhileBlocked, detail: `${retries} attempts logged; /readyz ${readyWhileBlocked ? "200" : "503"}` },
         drained,
-        { what: "no daemon exited", ok: exits.length === 0, detail: exits.join("; ") || "none" },
+        cluster.exitCheck(),
       ],
     };
   } finally {

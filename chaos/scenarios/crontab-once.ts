@@ -52,7 +52,6 @@ export const crontabOnce: Scenario = async (adminUrl, size) => {
     const missing = expected.filter((key) => !jobsPer.has(key));
     const twice = [...jobsPer].filter(([, n]) => n > 1).map(([key, n]) => `${key} ×${n}`);
     const jobs = await auditJobs(db, [...new Set(rows.map((r) => r.job_id))], []);
-    const exits = cluster.unexpectedExits();
     return {
       id: "crontab-once",
       title: "three daemons, one crontab of every-minute lines",
@@ -64,7 +63,7 @@ export const crontabOnce: Scenario = async (adminUrl, size) => {
       checks: [
         { what: "every line's every tick enqueued", ok: missing.length === 0, detail: missing.length ? `missing: ${missing.join(", ")}` : `${expected.length} of ${expected.length}` },
         { what: "no tick enqueued twice", ok: twice.length === 0, detail: twice.length ? twice.join(", ") : `${jobsPer.size} line-ticks, one job each` },
-        { what: "no daemon exited", ok: exits.length === 0, detail: exits.join("; ") || "none" },
+        cluster.exitCheck(),
       ],
     };
   } finally {

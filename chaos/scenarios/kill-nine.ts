@@ -1,8 +1,7 @@
 import { waitFor } from "../../tests/support/wait-for.js";
 import { Cluster, DEAD_AFTER_S } from "../lib/cluster.js";
-import { startJobEndpoint } from "../lib/job-endpoint.js";
 import { auditJobs, drainCheck, lockedJobIds, type Fault } from "../lib/job-audit.js";
-import { Load } from "../lib/load.js";
+import { startLoadedCluster } from "../lib/loaded-cluster.js";
 import { daemonRow } from "../lib/recovery.js";
 import { scenarioDatabase, since, sleep, Teardown, type Scenario } from "../lib/scenario.js";
 
@@ -18,15 +17,7 @@ export const killNine: Scenario = async (adminUrl, size) => {
   const teardown = new Teardown();
   try {
     const { url, db } = await scenarioDatabase(adminUrl, "kill_nine", teardown);
-    const endpoint = await startJobEndpoint();
-    teardown.add(() => endpoint.close());
-    const cluster = new Cluster(url);
-    teardown.add(() => cluster.stopAll());
-    await cluster.start(3);
-
-    const load = new Load(db, endpoint.url(workMs), perSecond);
-    teardown.add(() => load.stop());
-    load.start();
+    const { cluster, load } = await startLoadedCluster(url, db, teardown, { perSecond, workMs });
     await sleep(warmMs);
 
     const victim = cluster.daemons[0]!;
@@ -78,7 +69,7 @@ export const killNine: Scenario = async (adminUrl, size) => {
       checks: [
         { what: "a survivor marked the victim dead", ok: reaped.state === "dead" && reaped.reaped_by !== null, detail: `state ${reaped.state}` },
         drained,
-        { what: "no survivor exited", ok: cluster.unexpectedExits().length === 0, detail: cluster.unexpectedExits().join("; ") || "none" },
+        cluster.exitCheck("no survivor exited"),
       ],
     };
   } finally {

@@ -1,9 +1,8 @@
 import { sql } from "kysely";
 import { waitFor } from "../../tests/support/wait-for.js";
-import { Cluster, isReady } from "../lib/cluster.js";
-import { startJobEndpoint } from "../lib/job-endpoint.js";
+import { isReady } from "../lib/cluster.js";
 import { auditJobs, lockedJobIds, drainCheck, type Fault } from "../lib/job-audit.js";
-import { Load } from "../lib/load.js";
+import { startLoadedCluster } from "../lib/loaded-cluster.js";
 import { timeToResume } from "../lib/recovery.js";
 import { startRestartableServer } from "../lib/restartable-server.js";
 import { scenarioDatabase, since, sleep, Teardown, type Scenario } from "../lib/scenario.js";
@@ -28,16 +27,8 @@ export const postgresRestart: Scenario = async (_adminUrl, size) => {
     teardown.add(() => server.destroy());
     const { url, db } = await scenarioDatabase(server.adminUrl, "pg_restart", teardown);
     const { rows } = await sql<{ server_version: string }>`show server_version`.execute(db);
-    const endpoint = await startJobEndpoint();
-    teardown.add(() => endpoint.close());
-    const cluster = new Cluster(url);
-    teardown.add(() => cluster.stopAll());
-    await cluster.start(3);
+    const { cluster, load } = await startLoadedCluster(url, db, teardown, { perSecond, workMs });
     const daemons = [...cluster.daemons];
-
-    const load = new Load(db, endpoint.url(workMs), perSecond);
-    teardown.add(() => load.stop());
-    load.start();
     await sleep(warmMs);
 
     const locked = await lockedJobIds(db);
@@ -57,7 +48,6 @@ export const postgresRestart: Scenario = async (_adminUrl, size) => {
     await load.stop();
     const drained = await drainCheck(db, load.ids);
     const jobs = await auditJobs(db, load.ids, [fault]);
-    const exits = cluster.unexpectedExits();
     return {
       id: "postgres-restart",
       title: "a Postgres restart at load",
@@ -69,7 +59,7 @@ export const postgresRestart: Scenario = async (_adminUrl, size) => {
       checks: [
         { what: "readiness flipped to 503 on every daemon while the server was down", ok: flipped !== null, detail: flipped === null ? "not all flipped" : `all 503 within ${flipped} ms` },
         drained,
-        { what: "no daemon exited", ok: exits.length === 0, detail: exits.join("; ") || "none" },
+        cluster.exitCheck(),
       ],
     };
   } finally {

@@ -1,8 +1,7 @@
 import { waitFor } from "../../tests/support/wait-for.js";
-import { Cluster, isReady } from "../lib/cluster.js";
-import { startJobEndpoint } from "../lib/job-endpoint.js";
+import { isReady } from "../lib/cluster.js";
 import { auditJobs, drainCheck, lockedJobIds, type Fault } from "../lib/job-audit.js";
-import { Load } from "../lib/load.js";
+import { startLoadedCluster } from "../lib/loaded-cluster.js";
 import { daemonRow } from "../lib/recovery.js";
 import { scenarioDatabase, since, sleep, Teardown, type Recovery, type Scenario } from "../lib/scenario.js";
 
@@ -24,15 +23,7 @@ export const rollingRestart: Scenario = async (adminUrl, size) => {
   const teardown = new Teardown();
   try {
     const { url, db } = await scenarioDatabase(adminUrl, "rolling", teardown);
-    const endpoint = await startJobEndpoint();
-    teardown.add(() => endpoint.close());
-    const cluster = new Cluster(url);
-    teardown.add(() => cluster.stopAll());
-    await cluster.start(3);
-
-    const load = new Load(db, endpoint.url(workMs), perSecond);
-    teardown.add(() => load.stop());
-    load.start();
+    const { cluster, load } = await startLoadedCluster(url, db, teardown, { perSecond, workMs });
     await sleep(warmMs);
 
     const faults: Fault[] = [];
@@ -63,7 +54,6 @@ export const rollingRestart: Scenario = async (adminUrl, size) => {
     const recoveries: Recovery[] = [
       { what: "slowest restart: SIGTERM to the replacement ready", ms: Number.isFinite(slowest) ? slowest : null, boundMs: BACK_BOUND_MS },
     ];
-    const exits = cluster.unexpectedExits();
     return {
       id: "rolling-restart",
       title: "rolling SIGTERM restarts of every daemon at load",
@@ -75,7 +65,7 @@ export const rollingRestart: Scenario = async (adminUrl, size) => {
       checks: [
         { what: "every SIGTERM ended in exit code 0", ok: exitCodes.every((c) => c === 0), detail: exitCodes.join(", ") },
         drained,
-        { what: "no other daemon exited", ok: exits.length === 0, detail: exits.join("; ") || "none" },
+        cluster.exitCheck("no other daemon exited"),
       ],
     };
   } finally {

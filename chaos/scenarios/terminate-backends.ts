@@ -1,8 +1,6 @@
 import { sql } from "kysely";
-import { Cluster } from "../lib/cluster.js";
-import { startJobEndpoint } from "../lib/job-endpoint.js";
 import { auditJobs, lockedJobIds, drainCheck, type Fault } from "../lib/job-audit.js";
-import { Load } from "../lib/load.js";
+import { startLoadedCluster } from "../lib/loaded-cluster.js";
 import { timeToResume } from "../lib/recovery.js";
 import { scenarioDatabase, since, sleep, Teardown, type Scenario } from "../lib/scenario.js";
 
@@ -23,16 +21,8 @@ export const terminateBackends: Scenario = async (adminUrl, size) => {
   const teardown = new Teardown();
   try {
     const { url, db } = await scenarioDatabase(adminUrl, "terminate", teardown);
-    const endpoint = await startJobEndpoint();
-    teardown.add(() => endpoint.close());
-    const cluster = new Cluster(url);
-    teardown.add(() => cluster.stopAll());
-    await cluster.start(3);
+    const { cluster, load } = await startLoadedCluster(url, db, teardown, { perSecond, workMs });
     const daemons = [...cluster.daemons];
-
-    const load = new Load(db, endpoint.url(workMs), perSecond);
-    teardown.add(() => load.stop());
-    load.start();
     await sleep(warmMs);
 
     const faults: Fault[] = [];
@@ -57,7 +47,6 @@ export const terminateBackends: Scenario = async (adminUrl, size) => {
     await load.stop();
     const drained = await drainCheck(db, load.ids);
     const jobs = await auditJobs(db, load.ids, faults);
-    const exits = cluster.unexpectedExits();
     return {
       id: "terminate-backends",
       title: "the daemons' connections terminated every second for a minute at load",
@@ -69,7 +58,7 @@ export const terminateBackends: Scenario = async (adminUrl, size) => {
       checks: [
         { what: "sessions were terminated", ok: terminated > 0, detail: `${terminated}` },
         drained,
-        { what: "no daemon exited", ok: exits.length === 0, detail: exits.join("; ") || "none" },
+        cluster.exitCheck(),
       ],
     };
   } finally {
