@@ -4,14 +4,14 @@ import type { Config } from "../config/config.js";
 import { graphileLogger } from "../logging/graphile-logger.js";
 import type { Logger } from "../logging/logger.js";
 
+/** How often an idle pool looks for jobs (LISTEN/NOTIFY wakes it sooner). */
+export const POLL_INTERVAL_MS = 2_000;
+
 /**
  * graphile-worker's settings as pgmill runs it. Its defaults fetch and finish
  * one job per round trip; with the local queue and batched complete/fail on,
  * the same database serves many times the throughput (see bench/README.md).
  */
-/** How often an idle pool looks for jobs (LISTEN/NOTIFY wakes it sooner). */
-export const POLL_INTERVAL_MS = 2_000;
-
 export function engineOptions(input: {
   config: Pick<Config, "concurrency" | "localQueueSize" | "batchDelayMs" | "shutdownTimeoutMs">;
   pgPool: pg.Pool;
