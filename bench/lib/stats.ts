@@ -4,6 +4,23 @@ export function median(values: readonly number[]): number {
   return quantile(values, 0.5);
 }
 
+/**
+ * How a run compares with another measured side by side: the median over
+ * rounds of `mine`'s jobs/s over `theirs'` in the same round, so a slow
+ * phase of a shared machine hits both. Undefined when no round has both.
+ */
+export function medianRoundRatio<R extends { readonly round: number; readonly jobsPerSec: number }>(
+  runs: readonly R[],
+  mine: (run: R) => boolean,
+  theirs: (run: R) => boolean,
+): number | undefined {
+  const ratios = runs.filter(mine).flatMap((m) => {
+    const t = runs.find((r) => theirs(r) && r.round === m.round);
+    return t ? [m.jobsPerSec / t.jobsPerSec] : [];
+  });
+  return ratios.length ? median(ratios) : undefined;
+}
+
 /** Linear-interpolated quantile (q in [0, 1]); NaN for no values. */
 export function quantile(values: readonly number[], q: number): number {
   if (values.length === 0) return Number.NaN;

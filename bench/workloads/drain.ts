@@ -1,6 +1,6 @@
 import { DeadlineError, JobProbe, type JobKind } from "../lib/probe.js";
 import { cpuEnd, cpuStart, RssSampler, type CpuReport } from "../lib/resources.js";
-import { median, round } from "../lib/stats.js";
+import { median, medianRoundRatio, round } from "../lib/stats.js";
 import { PgmillAdapter, type LedgerBatches, type LedgerSnapshot } from "../systems/pgmill.js";
 import type { EngineCounts } from "../systems/engine-counters.js";
 import type { SystemAdapter, SystemId } from "../systems/types.js";
@@ -217,13 +217,8 @@ function summarise(ctx: BenchContext, n: number, kind: JobKind, runs: DrainRun[]
   const pgmillRatio: Partial<Record<SystemId, number>> = {};
   for (const peer of ctx.adapters) {
     if (peer.id === "pgmill") continue;
-    const ratios: number[] = [];
-    for (let r = 1; r <= ctx.rounds; r++) {
-      const mine = runs.find((x) => x.system === "pgmill" && x.round === r);
-      const theirs = runs.find((x) => x.system === peer.id && x.round === r);
-      if (mine && theirs) ratios.push(mine.jobsPerSec / theirs.jobsPerSec);
-    }
-    if (ratios.length) pgmillRatio[peer.id] = median(ratios);
+    const ratio = medianRoundRatio(runs, (r) => r.system === "pgmill", (r) => r.system === peer.id);
+    if (ratio !== undefined) pgmillRatio[peer.id] = ratio;
   }
   return { n, kind, rounds: ctx.rounds, runs, failures, bySystem, pgmillRatio };
 }

@@ -1,5 +1,5 @@
 import { cpuEnd, cpuStart, type CpuReport } from "../lib/resources.js";
-import { median, round } from "../lib/stats.js";
+import { median, medianRoundRatio, round } from "../lib/stats.js";
 import { buildDaemon, PgmillProcesses, PROCESS_TASK, type DaemonMemory } from "../systems/pgmill-processes.js";
 import type { BenchContext } from "./context.js";
 import type { BenchDatabase } from "../lib/server.js";
@@ -91,13 +91,8 @@ export async function scalingWorkload(ctx: BenchContext, template: BenchDatabase
   }
   const speedup: Record<string, number> = {};
   for (const config of SCALING_CONFIGS) {
-    const ratios: number[] = [];
-    for (let r = 1; r <= ctx.rounds; r++) {
-      const base = runs.find((x) => x.label === "x1" && x.round === r);
-      const mine = runs.find((x) => x.label === config.label && x.round === r);
-      if (base && mine) ratios.push(mine.jobsPerSec / base.jobsPerSec);
-    }
-    if (ratios.length) speedup[config.label] = median(ratios);
+    const ratio = medianRoundRatio(runs, (r) => r.label === config.label, (r) => r.label === "x1");
+    if (ratio !== undefined) speedup[config.label] = ratio;
   }
   return { n, task: PROCESS_TASK, rounds: ctx.rounds, runs, failures, byConfig, speedup };
 }

