@@ -2,21 +2,23 @@
 # pgmill daemon image: production dependencies only, non-root, tini as PID 1
 # so SIGTERM reaches node and pgmill drains before the pod goes away.
 
-FROM node:20-bookworm-slim AS build
+FROM node:24-bookworm-slim AS build
 WORKDIR /app
 COPY package.json package-lock.json ./
+# --ignore-scripts also skips the `node` devDependency's download: no
+# node_modules/.bin/node, so tsc runs on this image's own Node 24.
 RUN npm ci --ignore-scripts
 COPY tsconfig.json tsconfig.build.json ./
 COPY src ./src
 RUN npx tsc -p tsconfig.build.json
 
-FROM node:20-bookworm-slim AS production-deps
+FROM node:24-bookworm-slim AS production-deps
 WORKDIR /app
 COPY package.json package-lock.json ./
 # No dev tools, and no embedded Postgres: in production DATABASE_URL is required.
 RUN npm ci --omit=dev --omit=optional --ignore-scripts
 
-FROM node:20-bookworm-slim
+FROM node:24-bookworm-slim
 RUN apt-get update \
  && apt-get install -y --no-install-recommends tini \
  && rm -rf /var/lib/apt/lists/*
@@ -29,5 +31,5 @@ COPY sql ./sql
 COPY crontab ./crontab
 USER node
 EXPOSE 8080
-ENTRYPOINT ["/usr/bin/tini", "--", "node", "dist/cli/main.js"]
+ENTRYPOINT ["/usr/bin/tini", "--", "node", "dist/cli/bin.js"]
 CMD ["run"]

@@ -1,0 +1,120 @@
+import { execFile, execFileSync } from "node:child_process";
+import { existsSync, readdirSync, statSync } from "node:fs";
+import { createRequire } from "node:module";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import { promisify } from "node:util";
+import { beforeAll, describe, expect, it } from "vitest";
+import { nodeTooOld, REQUIRED_NODE, requiredNode } from "../../src/node-version.js";
+import { VERSION } from "../../src/version.js";
+
+// The built entry, dist/cli/bin.js, on a Node older than package.json's engines:
+// one line saying what to do, exit 1. The machine's own Node (/usr/bin/node) is
+// used when it is old enough to be refused; otherwise Node 24 is made to report
+// an old version, so the assertions run everywhere.
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
+const BIN = path.join(ROOT, "dist/cli/bin.js");
+const INDEX = path.join(ROOT, "dist/index.js");
+const SYSTEM_NODE = "/usr/bin/node";
+const FAKE_VERSION = "20.20.2";
+
+interface Result {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+async function run(command: readonly string[]): Promise<Result> {
+  const [file, ...args] = command;
+  try {
+    const { stdout, stderr } = await promisify(execFile)(file!, args, { cwd: ROOT, timeout: 60_000 });
+    return { code: 0, stdout, stderr };
+  } catch (error) {
+    const e = error as { code?: unknown; stdout?: string; stderr?: string };
+    if (typeof e.code !== "number") throw error;
+    return { code: e.code, stdout: e.stdout ?? "", stderr: e.stderr ?? "" };
+  }
+}
+
+/** A Node command older than REQUIRED_NODE, and the version it reports. */
+function oldNode(): { command: string[]; version: string } {
+  if (existsSync(SYSTEM_NODE)) {
+    const version = execFileSync(SYSTEM_NODE, ["-p", "process.versions.node"], { encoding: "utf8" }).trim();
+    if (nodeTooOld(version, REQUIRED_NODE)) return { command: [SYSTEM_NODE], version };
+  }
+  const fake = `Object.defineProperty(process, "versions", { value: { ...process.versions, node: "${FAKE_VERSION}" } })`;
+  return { command: [process.execPath, "--import", `data:text/javascript,${encodeURIComponent(fake)}`], version: FAKE_VERSION };
+}
+
+function newestMtime(dir: string): number {
+  return Math.max(...readdirSync(dir, { recursive: true, encoding: "utf8" }).map((file) => statSync(path.join(dir, file)).mtimeMs));
+}
+
+/** Compiles src/ to dist/ when dist/ is older than src/ (npm install builds it; a checkout being edited may not have). */
+function buildIfStale(): void {
+  const stale = () => !existsSync(BIN) || statSync(BIN).mtimeMs < newestMtime(path.join(ROOT, "src"));
+  if (!stale()) return;
+  const tsc = createRequire(import.meta.url).resolve("typescript/bin/tsc");
+  let output = "";
+  try {
+    execFileSync(process.execPath, [tsc, "-p", "tsconfig.build.json"], { cwd: ROOT, encoding: "utf8" });
+  } catch (error) {
+    // tsc still emits on type errors, which are `npm run typecheck`'s to report.
+    output = String((error as { stdout?: string }).stdout ?? error);
+  }
+  if (stale()) throw new Error(`tsc -p tsconfig.build.json did not refresh dist/:\n${output}`);
+}
+
+beforeAll(buildIfStale, 120_000);
+
+describe("nodeTooOld", () => {
+  it("refuses versions below the required one, comparing numbers, not text", () => {
+    for (const version of ["20.20.2", "22.17.9", "22.9.0", "v18.0.0"]) {
+      expect(nodeTooOld(version, "22.18"), version).toBe(`needs Node.js 22.18 or newer (this is ${version})`);
+    }
+  });
+
+  it("accepts the required version and newer ones", () => {
+    for (const version of ["22.18.0", "22.18.1", "22.100.0", "23.0.0", "24.21.0", "v24.0.0", "22.18.0-nightly20250101"]) {
+      expect(nodeTooOld(version, "22.18"), version).toBeNull();
+    }
+  });
+
+  it("takes the required version from package.json's engines.node", () => {
+    const engines = (createRequire(import.meta.url)("../../package.json") as { engines: { node: string } }).engines.node;
+    expect(REQUIRED_NODE).toBe(requiredNode(engines));
+    expect(requiredNode(">=22.18")).toBe("22.18");
+    expect(() => requiredNode("^22.18 || >=24")).toThrow(/engines\.node/);
+  });
+});
+
+describe("dist/cli/bin.js", () => {
+  it("on a too-old Node, prints one line saying what is needed and exits 1", async () => {
+    const old = oldNode();
+    const result = await run([...old.command, BIN, "--version"]);
+    expect(result.code, result.stderr).toBe(1);
+    expect(result.stdout).toBe("");
+    expect(result.stderr).toMatch(/^pgmill: [^\n]+\n$/);
+    expect(result.stderr).toContain(`Node.js ${REQUIRED_NODE} or newer`);
+    expect(result.stderr).toContain(`(this is ${old.version})`);
+    expect(result.stderr).toContain("npm start");
+    expect(result.stderr).not.toMatch(/^\s*at /m);
+  });
+
+  it("on this Node, runs the CLI", async () => {
+    const result = await run([process.execPath, BIN, "--version"]);
+    expect(result.code, result.stderr).toBe(0);
+    expect(result.stdout).toBe(`${VERSION}\n`);
+  });
+});
+
+describe("dist/index.js", () => {
+  it("on a too-old Node, fails to import with the same explanation", async () => {
+    const old = oldNode();
+    const script = "import(process.argv[1]).then(() => process.exit(0), (error) => { console.error(error.message); process.exit(3); })";
+    const result = await run([...old.command, "-e", script, INDEX]);
+    expect(result.code, result.stderr).toBe(3);
+    expect(result.stderr).toBe(`pgmill needs Node.js ${REQUIRED_NODE} or newer (this is ${old.version}); install Node 24 LTS\n`);
+  });
+});
