@@ -2,7 +2,7 @@ import { EventEmitter } from "node:events";
 import { Logger, run, runMigrations, type Runner, type RunnerOptions, type TaskList, type WorkerEvents } from "graphile-worker";
 import pg from "pg";
 import { loadConfig } from "../../src/config/config.js";
-import { engineOptions } from "../../src/daemon/engine-options.js";
+import { engineOptions } from "../../src/engine/engine-options.js";
 import type { BenchPayload, JobKind, JobProbe } from "../lib/probe.js";
 import type { BenchDatabase } from "../lib/server.js";
 import { EngineCounters, type EngineCounts } from "./engine-counters.js";

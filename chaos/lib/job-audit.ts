@@ -2,6 +2,7 @@ import { sql } from "kysely";
 import type { Db } from "../../src/db/database.js";
 import { waitFor } from "../../tests/support/wait-for.js";
 import type { Check } from "./scenario.js";
+import { withEngineTables } from "../../src/engine/jobs-view.js";
 
 /**
  * A fault: a kill, a restart, a burst of terminated connections. Jobs locked
@@ -46,7 +47,7 @@ export interface JobFigures {
 
 /** Jobs locked now (by any of `workerIds` when given): the jobs in flight at a fault that strikes next. */
 export async function lockedJobIds(db: Db, workerIds?: readonly string[]): Promise<Set<string>> {
-  let query = db.selectFrom("graphile_worker.jobs").select("id").where("locked_at", "is not", null);
+  let query = withEngineTables(db).selectFrom("graphile_worker.jobs").select("id").where("locked_at", "is not", null);
   if (workerIds) query = query.where("locked_by", "in", workerIds.length ? [...workerIds] : [""]);
   const rows = await query.execute();
   return new Set(rows.map((r) => r.id));
@@ -78,7 +79,7 @@ export async function auditJobs(db: Db, ids: string[], faults: readonly Fault[])
     .select(["job_id", "status", "started_at", "finished_at"])
     .where(sql<boolean>`job_id = any(${ids}::bigint[])`)
     .execute();
-  const queued = await db.selectFrom("graphile_worker.jobs").select(["id", "last_error", "locked_by", "attempts"]).where(sql<boolean>`id = any(${ids}::bigint[])`).execute();
+  const queued = await withEngineTables(db).selectFrom("graphile_worker.jobs").select(["id", "last_error", "locked_by", "attempts"]).where(sql<boolean>`id = any(${ids}::bigint[])`).execute();
   const letters = await db.selectFrom("pgmill.dead_letters").select("job_id").where(sql<boolean>`job_id = any(${ids}::bigint[])`).execute();
   const { rows: locked } = await sql<{ n: number }>`select count(*)::int as n from graphile_worker.jobs where locked_at is not null`.execute(db);
 

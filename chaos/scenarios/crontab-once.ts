@@ -3,6 +3,7 @@ import { waitFor } from "../../tests/support/wait-for.js";
 import { Cluster } from "../lib/cluster.js";
 import { auditJobs } from "../lib/job-audit.js";
 import { scenarioDatabase, since, sleep, Teardown, type Scenario } from "../lib/scenario.js";
+import { withEngineTables } from "../../src/engine/jobs-view.js";
 
 const SIZES = { full: { ticks: 5 }, short: { ticks: 1 } };
 const LINES = ["every-minute-a", "every-minute-b", "every-minute-c", "every-minute-d"];
@@ -32,7 +33,7 @@ export const crontabOnce: Scenario = async (adminUrl, size) => {
     await sleep(lastTick + SETTLE_MS - Date.now());
     await waitFor(
       "the cron jobs to run",
-      async () => !(await db.selectFrom("graphile_worker.jobs").select("id").where("task_identifier", "=", "log-message").executeTakeFirst()),
+      async () => !(await withEngineTables(db).selectFrom("graphile_worker.jobs").select("id").where("task_identifier", "=", "log-message").executeTakeFirst()),
       60_000,
       500,
     );

@@ -1,5 +1,6 @@
 import { z } from "zod";
 import { issueMessage } from "../config/issue-message.js";
+import { JOB_LIMITS } from "../engine/job-limits.js";
 import { PgmillProblemsError } from "../errors.js";
 
 const UNITS: Record<string, number> = { s: 1, m: 60, h: 3600, d: 86_400, w: 604_800 };
@@ -15,8 +16,8 @@ export const durationSeconds = z
 
 export const positiveInt = z.coerce.number().int().min(1);
 
-/** Postgres smallint, as graphile-worker stores priority. */
-export const smallint = z.coerce.number().int().min(-32768).max(32767);
+/** Postgres smallint, as the engine stores priority and attempts. */
+export const smallint = z.coerce.number().int().min(JOB_LIMITS.smallintMin).max(JOB_LIMITS.smallintMax);
 
 /** A job or dead-letter id: a positive bigint, kept as a string. */
 export const bigintId = z

@@ -1,4 +1,4 @@
-import type { Job, WorkerUtils } from "graphile-worker";
+import type { EngineJob, EngineUtils } from "../engine/worker-utils.js";
 import { z } from "zod";
 import { PgmillError } from "../errors.js";
 import { findTask, type AnyTask } from "../tasks/define-task.js";
@@ -20,7 +20,7 @@ export type AddJob<Tasks extends Readonly<Record<string, AnyTask>>> = <Name exte
   task: Name,
   payload: z.input<Tasks[Name]["payload"]>,
   options?: AddJobOptions,
-) => Promise<Job>;
+) => Promise<EngineJob>;
 
 /**
  * A typed `addJob`: the payload type comes from the task's schema, and the
@@ -28,7 +28,7 @@ export type AddJob<Tasks extends Readonly<Record<string, AnyTask>>> = <Name exte
  * given (not as parsed), so the handler parses the same input again.
  */
 export function makeAddJob<Tasks extends Readonly<Record<string, AnyTask>>>(
-  utils: WorkerUtils,
+  utils: Pick<EngineUtils, "addJob">,
   tasks: Tasks,
 ): AddJob<Tasks> {
   return async (name, payload, options = {}) => {

@@ -1,11 +1,11 @@
-import { makeWorkerUtils, type WorkerUtils } from "graphile-worker";
+import { openEngineUtils, type EngineUtils } from "../engine/worker-utils.js";
 import { tasks as defaultTasks } from "../tasks/index.js";
 import type { AnyTask } from "../tasks/define-task.js";
 import { makeAddJob, type AddJob } from "./add-job.js";
 
 export interface PgmillClient<Tasks extends Readonly<Record<string, AnyTask>>> {
   readonly addJob: AddJob<Tasks>;
-  readonly utils: WorkerUtils;
+  readonly utils: EngineUtils;
   release(): Promise<void>;
 }
 
@@ -14,7 +14,7 @@ export async function createClient<Tasks extends Readonly<Record<string, AnyTask
   connectionString: string;
   tasks?: Tasks;
 }): Promise<PgmillClient<Tasks>> {
-  const utils = await makeWorkerUtils({ connectionString: options.connectionString });
+  const utils = await openEngineUtils(options.connectionString);
   const tasks = (options.tasks ?? defaultTasks) as Tasks;
   return { addJob: makeAddJob(utils, tasks), utils, release: async () => void (await utils.release()) };
 }

@@ -1,7 +1,7 @@
 import { watch, type FSWatcher } from "node:fs";
 import { readFile } from "node:fs/promises";
 import path from "node:path";
-import type { ParsedCronItem } from "graphile-worker";
+import type { EngineCronItem } from "../engine/cron-adapter.js";
 import type { Logger } from "../logging/logger.js";
 import type { AnyTask } from "../tasks/define-task.js";
 import { parseCrontabFile, type CrontabEntry } from "./parse-crontab.js";
@@ -15,7 +15,7 @@ const RELOAD_DEBOUNCE_MS = 250;
  * invalid file is rejected with its errors and the old schedule keeps running.
  */
 export class CrontabSchedule {
-  readonly items: ParsedCronItem[] = [];
+  readonly items: EngineCronItem[] = [];
   private entriesNow: CrontabEntry[] = [];
   private lastText: string | null = null;
   private loaded = false;

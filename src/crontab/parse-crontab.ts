@@ -1,17 +1,16 @@
-import type { ParsedCronItem } from "graphile-worker";
-// The one-line parser behind graphile-worker's parseCrontab (not re-exported by
-// its index): it takes our line number, so its messages agree with ours.
-import { parseCrontabLine } from "graphile-worker/dist/crontab.js";
 import { z } from "zod";
-import { PgmillProblemsError } from "../errors.js";
-import { findTask, type AnyTask } from "../tasks/define-task.js";
 import {
   asDigestMatcher,
-  utcMatcher,
-  zonedMatcher,
-  type DigestMatcher,
-  type InstantMatcher,
-} from "./schedule-matcher.js";
+  fieldMatcher,
+  parseCronLine,
+  withSchedule,
+  type EngineCronItem,
+  type EngineCronOptions,
+} from "../engine/cron-adapter.js";
+import { JOB_LIMITS } from "../engine/job-limits.js";
+import { PgmillProblemsError } from "../errors.js";
+import { findTask, type AnyTask } from "../tasks/define-task.js";
+import { utcMatcher, zonedMatcher, type InstantMatcher } from "./schedule-matcher.js";
 import { Zone } from "./zone.js";
 
 /** One schedule line, ready for graphile-worker and for `pgmill cron check`. */
@@ -22,7 +21,7 @@ export interface CrontabEntry {
   readonly task: string;
   readonly timezone: string | null;
   readonly matchesAt: InstantMatcher;
-  readonly item: ParsedCronItem;
+  readonly item: EngineCronItem;
 }
 
 // "m h dom mon dow", the task, then optionally " ?options" and the payload.
@@ -64,7 +63,7 @@ export function parseCrontabFile(
 
 function parseLine(source: string, line: number, tasks: Readonly<Record<string, AnyTask>>): CrontabEntry {
   const { withoutTz, timezone } = extractTimezone(source);
-  const item = parseCrontabLine(withoutTz, line);
+  const item = parseCronLine(withoutTz, line);
 
   const task = findTask(tasks, item.task);
   if (!task) throw new Error(`unknown task '${item.task}' (known: ${Object.keys(tasks).sort().join(", ")})`);
@@ -75,7 +74,7 @@ function parseLine(source: string, line: number, tasks: Readonly<Record<string, 
     throw new Error(`payload for task '${task.name}': ${z.prettifyError(payloadCheck.error).replaceAll("\n", "; ")}`);
   }
 
-  const utc = item.match as DigestMatcher;
+  const utc = fieldMatcher(item);
   const [minuteField, hourField] = source.split(/\s+/);
   const fixedTime = !minuteField!.startsWith("*") && !hourField!.startsWith("*");
   const matchesAt = timezone ? zonedMatcher(utc, new Zone(timezone), fixedTime) : utcMatcher(utc);
@@ -87,33 +86,30 @@ function parseLine(source: string, line: number, tasks: Readonly<Record<string, 
     task: item.task,
     timezone,
     matchesAt,
-    // Spread keeps graphile-worker's "parsed" brand (a symbol key).
-    item: { ...item, options, match: timezone ? asDigestMatcher(matchesAt) : utc },
+    item: withSchedule(item, options, timezone ? asDigestMatcher(matchesAt) : utc),
   };
 }
 
-// What graphile-worker's add_job accepts. cron enqueues a minute's lines in one
-// statement, so one line it refuses would fail every line due that minute, every time.
-const SMALLINT_MAX = 32_767;
-const MAX_QUEUE_NAME = 128;
-const MAX_JOB_KEY = 512;
+// cron enqueues a minute's lines in one statement, so one line add_job refuses
+// would fail every line due that minute, every time.
+const { smallintMin, smallintMax, queueNameLength, jobKeyLength } = JOB_LIMITS;
 // The backfill walks every minute of the period at start-up.
 const MAX_FILL_DAYS = 366;
 
-function checkOptions(options: ParsedCronItem["options"]): void {
+function checkOptions(options: EngineCronOptions): void {
   const { maxAttempts, priority, queueName, jobKey, backfillPeriod } = options;
   const inRange = (name: string, value: number | undefined, min: number, max: number) => {
     if (value !== undefined && !(value >= min && value <= max)) {
       throw new Error(`option '${name}' must be from ${min} to ${max}, not ${Number.isFinite(value) ? value : "a number that large"}`);
     }
   };
-  inRange("max", maxAttempts, 1, SMALLINT_MAX);
-  inRange("priority", priority, -SMALLINT_MAX - 1, SMALLINT_MAX);
-  if (queueName !== undefined && queueName.length > MAX_QUEUE_NAME) {
-    throw new Error(`option 'queue' is ${queueName.length} characters long; the most is ${MAX_QUEUE_NAME}`);
+  inRange("max", maxAttempts, 1, smallintMax);
+  inRange("priority", priority, smallintMin, smallintMax);
+  if (queueName !== undefined && queueName.length > queueNameLength) {
+    throw new Error(`option 'queue' is ${queueName.length} characters long; the most is ${queueNameLength}`);
   }
-  if (jobKey !== undefined && !(jobKey.length >= 1 && jobKey.length <= MAX_JOB_KEY)) {
-    throw new Error(`option 'jobKey' must be 1 to ${MAX_JOB_KEY} characters long, not ${jobKey.length}`);
+  if (jobKey !== undefined && !(jobKey.length >= 1 && jobKey.length <= jobKeyLength)) {
+    throw new Error(`option 'jobKey' must be 1 to ${jobKeyLength} characters long, not ${jobKey.length}`);
   }
   if (!(backfillPeriod <= MAX_FILL_DAYS * DAY_MS)) throw new Error(`option 'fill' must be at most ${MAX_FILL_DAYS}d`);
 }

@@ -1,14 +1,5 @@
+import type { DigestMatcher, MinuteDigest } from "../engine/cron-adapter.js";
 import { MINUTE, Zone } from "./zone.js";
-
-/** graphile-worker's digest of a minute: its UTC fields. */
-export interface MinuteDigest {
-  min: number;
-  hour: number;
-  date: number;
-  month: number;
-  dow: number;
-}
-export type DigestMatcher = (digest: MinuteDigest) => boolean;
 
 export function digestOf(utcFields: Date): MinuteDigest {
   return {
@@ -23,7 +14,7 @@ export function digestOf(utcFields: Date): MinuteDigest {
 /** Does a crontab line fire at this instant (ms, on a minute)? */
 export type InstantMatcher = (instant: number) => boolean;
 
-/** A UTC line: graphile-worker's own matcher on the UTC fields. */
+/** A UTC line: the engine's own field matcher on the UTC fields. */
 export function utcMatcher(match: DigestMatcher): InstantMatcher {
   return (instant) => match(digestOf(new Date(instant)));
 }
@@ -55,30 +46,6 @@ export function zonedMatcher(match: DigestMatcher, zone: Zone, fixedTime: boolea
       if (match(digestOf(new Date(instant + (offset - skipped) * MINUTE)))) return true;
     }
     return false;
-  };
-}
-
-/**
- * graphile-worker hands a matcher only the UTC month, day, hour and minute; the
- * year is the one that puts that minute nearest `now` (cron looks at the
- * current minute, or back over a backfill window, never a year away).
- */
-export function instantOfDigest(digest: MinuteDigest, now: number): number | null {
-  const year = new Date(now).getUTCFullYear();
-  let best: number | null = null;
-  for (const y of [year - 1, year, year + 1]) {
-    const instant = Date.UTC(y, digest.month - 1, digest.date, digest.hour, digest.min);
-    if (new Date(instant).getUTCDate() !== digest.date) continue; // 29 February in a common year
-    if (best === null || Math.abs(instant - now) < Math.abs(best - now)) best = instant;
-  }
-  return best;
-}
-
-/** Adapts an instant matcher to the digest matcher graphile-worker calls. */
-export function asDigestMatcher(matcher: InstantMatcher, clock: () => number = Date.now): DigestMatcher {
-  return (digest) => {
-    const instant = instantOfDigest(digest, clock());
-    return instant !== null && matcher(instant);
   };
 }
 

@@ -1,12 +1,11 @@
 import { randomUUID } from "node:crypto";
-import type { JobHelpers, Task, TaskList } from "graphile-worker";
 import type { Config } from "../config/config.js";
+import type { ClaimedJob } from "../engine/task-list.js";
 import type { Logger } from "../logging/logger.js";
 import type { Ledger } from "../ledger/ledger.js";
 import { payloadForHistory, type DeadLetterRecord } from "../ledger/entry.js";
 import type { AnyTask, JobInfo } from "../tasks/define-task.js";
 import type { DaemonEvents } from "./daemon-events.js";
-import { runAtDate } from "./run-at.js";
 import {
   AttemptTimeoutError,
   PayloadInvalidError,
@@ -16,22 +15,19 @@ import {
 } from "./attempt-outcome.js";
 
 interface InFlight {
-  readonly job: JobHelpers["job"];
-  readonly queue: string | null;
+  readonly job: ClaimedJob;
   readonly startedAt: Date;
   readonly started: number;
   /** The handler's signal: aborted by the engine's signal, a second signal (abortAll) or the task's timeout. */
   readonly abort: AbortController;
-  /** The engine's signal for this attempt's pool: aborted when the drain budget is spent. */
-  readonly engineSignal: AbortSignal;
   /** Set once a history row exists for this attempt, so it is written once. */
   recorded: boolean;
 }
 
 /**
- * Runs attempts for graphile-worker and keeps the ledger: every attempt's
+ * Runs attempts of claimed jobs and keeps the ledger: every attempt's
  * history row is durable before the job is completed (handler returned, or the
- * job moved to dead letters) or failed (thrown, so graphile-worker retries it
+ * job moved to dead letters) or failed (thrown, so the engine retries it
  * with its exponential backoff).
  */
 export class AttemptRunner {
@@ -53,12 +49,9 @@ export class AttemptRunner {
     return this.inFlight.size;
   }
 
-  taskList(tasks: Readonly<Record<string, AnyTask>>): TaskList {
-    const list: Record<string, Task> = {};
-    for (const [name, task] of Object.entries(tasks)) {
-      list[name] = (payload, helpers) => this.run(task, payload, helpers);
-    }
-    return list;
+  /** Runs one attempt of a claimed job: resolves to complete it, throws to fail it (the engine retries). */
+  run(tasks: Readonly<Record<string, AnyTask>>, job: ClaimedJob): Promise<void> {
+    return this.attempt(tasks[job.task]!, job);
   }
 
   /** Second-signal shutdown: abort every handler now. */
@@ -67,7 +60,7 @@ export class AttemptRunner {
   }
 
   /**
-   * Before graphile-worker force-releases the jobs still running at shutdown:
+   * Before the engine force-releases the jobs still running at shutdown:
    * write their history rows now (the process is about to exit), as failed, or
    * dead with a dead letter if it was their last attempt.
    */
@@ -76,57 +69,51 @@ export class AttemptRunner {
     for (const attempt of this.inFlight) {
       if (attempt.recorded) continue;
       attempt.recorded = true;
-      const outcome = classify({ error: new Error(reason) }, null, attempt.job.attempts >= attempt.job.max_attempts);
+      const outcome = classify({ error: new Error(reason) }, null, attempt.job.attempt >= attempt.job.maxAttempts);
       writes.push(this.record(attempt, outcome));
     }
     await Promise.allSettled(writes);
     return writes.length;
   }
 
-  private async run(task: AnyTask, rawPayload: unknown, helpers: JobHelpers): Promise<void> {
-    const { job } = helpers;
-    const startedAt = new Date();
-    const started = performance.now();
-    const queue = await helpers.getQueueName();
-    const engineSignal = helpers.abortSignal;
-    const attempt: InFlight = { job, queue, startedAt, started, abort: new AbortController(), engineSignal, recorded: false };
+  private async attempt(task: AnyTask, job: ClaimedJob): Promise<void> {
+    const attempt: InFlight = { job, startedAt: new Date(), started: performance.now(), abort: new AbortController(), recorded: false };
     this.inFlight.add(attempt);
-    this.followEngine(engineSignal);
+    this.followEngine(job.engineSignal);
     this.deps.events.emit("attempt:start", task.name);
     try {
-      const outcome = await this.execute(task, rawPayload, helpers, attempt);
-      // Abandoned at shutdown and already recorded; graphile-worker released it.
+      const outcome = await this.execute(task, attempt);
+      // Abandoned at shutdown and already recorded; the engine released it.
       if (attempt.recorded) throw new Error("attempt abandoned at shutdown");
       attempt.recorded = true;
       await this.record(attempt, outcome);
-      // Thrown => graphile-worker fails the job and schedules the retry.
+      // Thrown => the engine fails the job and schedules the retry.
       if (RETRYING_STATUSES.has(outcome.status) && "error" in outcome) throw outcome.error;
     } finally {
       this.inFlight.delete(attempt);
     }
   }
 
-  private async execute(task: AnyTask, rawPayload: unknown, helpers: JobHelpers, attempt: InFlight): Promise<AttemptOutcome> {
-    const { job } = helpers;
-    const isLastAttempt = job.attempts >= job.max_attempts;
-    const { payload, cron } = splitCronMetadata(rawPayload);
-    const parsed = task.payload.safeParse(payload);
+  private async execute(task: AnyTask, attempt: InFlight): Promise<AttemptOutcome> {
+    const { job } = attempt;
+    const isLastAttempt = job.attempt >= job.maxAttempts;
+    const parsed = task.payload.safeParse(job.input);
     if (!parsed.success) {
       return { status: "dead", reason: "invalid_payload", error: new PayloadInvalidError(task.name, parsed.error.issues) };
     }
     const info: JobInfo = {
       id: job.id,
       task: task.name,
-      queue: attempt.queue,
+      queue: job.queue,
       key: job.key,
-      attempt: job.attempts,
-      maxAttempts: job.max_attempts,
+      attempt: job.attempt,
+      maxAttempts: job.maxAttempts,
       priority: job.priority,
-      runAt: runAtDate(job.run_at),
-      createdAt: job.created_at,
-      cron,
+      runAt: job.runAt,
+      createdAt: job.createdAt,
+      cron: job.cron,
     };
-    const logger = this.deps.logger.child({ task: task.name, jobId: job.id, attempt: job.attempts });
+    const logger = this.deps.logger.child({ task: task.name, jobId: job.id, attempt: job.attempt });
     let timedOut = false;
     const timer = task.timeout
       ? setTimeout(() => {
@@ -145,14 +132,14 @@ export class AttemptRunner {
       clearTimeout(timer);
     }
     const timeout = timedOut ? new AttemptTimeoutError(task.timeout!, thrown?.error) : null;
-    if (thrown && !timeout && helpers.abortSignal.aborted) {
+    if (thrown && !timeout && job.engineSignal.aborted) {
       thrown = { error: new Error("interrupted: the daemon shut down and the drain budget ran out", { cause: thrown.error }) };
     }
     return classify(thrown, timeout, isLastAttempt);
   }
 
   /**
-   * graphile-worker has one abort signal per pool, aborted when the drain
+   * The engine has one abort signal per pool, aborted when the drain
    * budget is spent; it reaches each attempt's own controller through one
    * listener per pool (not AbortSignal.any per attempt: a tenth of a busy
    * daemon's CPU, bench/README.md).
@@ -160,7 +147,7 @@ export class AttemptRunner {
   private followEngine(engineSignal: AbortSignal): void {
     const abortItsAttempts = () => {
       for (const attempt of this.inFlight) {
-        if (attempt.engineSignal === engineSignal) attempt.abort.abort(engineSignal.reason);
+        if (attempt.job.engineSignal === engineSignal) attempt.abort.abort(engineSignal.reason);
       }
     };
     if (engineSignal.aborted) return abortItsAttempts();
@@ -179,15 +166,15 @@ export class AttemptRunner {
         ? {
             jobId: job.id,
             jobRevision: job.revision,
-            task: job.task_identifier,
-            payload: job.payload,
-            queue: attempt.queue,
+            task: job.task,
+            payload: job.storedPayload,
+            queue: job.queue,
             priority: job.priority,
             jobKey: job.key,
-            flags: job.flags ? Object.keys(job.flags) : null,
-            attempts: job.attempts,
-            maxAttempts: job.max_attempts,
-            jobCreatedAt: job.created_at,
+            flags: job.flags,
+            attempts: job.attempt,
+            maxAttempts: job.maxAttempts,
+            jobCreatedAt: job.createdAt,
             reason: outcome.reason,
             daemonId: this.deps.daemonId,
           }
@@ -196,53 +183,41 @@ export class AttemptRunner {
       run: {
         id: randomUUID(),
         jobId: job.id,
-        task: job.task_identifier,
-        queue: attempt.queue,
+        task: job.task,
+        queue: job.queue,
         jobKey: job.key,
-        attempt: job.attempts,
-        maxAttempts: job.max_attempts,
+        attempt: job.attempt,
+        maxAttempts: job.maxAttempts,
         status: outcome.status,
         error,
         startedAt: attempt.startedAt,
         finishedAt,
         durationMs,
         daemonId: this.deps.daemonId,
-        payload: payloadForHistory(this.deps.config.historyPayload, job.payload),
+        payload: payloadForHistory(this.deps.config.historyPayload, job.storedPayload),
       },
       ...(deadLetter ? { deadLetter } : {}),
     });
-    this.deps.events.emit("attempt:finish", job.task_identifier, outcome.status, durationMs / 1000);
-    if (outcome.status === "dead") this.deps.events.emit("job:dead", job.task_identifier, outcome.reason);
+    this.deps.events.emit("attempt:finish", job.task, outcome.status, durationMs / 1000);
+    if (outcome.status === "dead") this.deps.events.emit("job:dead", job.task, outcome.reason);
     this.logOutcome(attempt, outcome, durationMs);
   }
 
   private logOutcome(attempt: InFlight, outcome: AttemptOutcome, durationMs: number): void {
     const { job } = attempt;
     const fields = {
-      task: job.task_identifier,
+      task: job.task,
       jobId: job.id,
-      attempt: job.attempts,
-      maxAttempts: job.max_attempts,
+      attempt: job.attempt,
+      maxAttempts: job.maxAttempts,
       status: outcome.status,
       durationMs: Math.round(durationMs * 1000) / 1000,
       ...("reason" in outcome ? { deadLetterReason: outcome.reason } : {}),
       ...("error" in outcome ? { error: outcome.error.message } : {}),
-      ...(this.deps.config.logPayloads ? { payload: job.payload } : {}),
+      ...(this.deps.config.logPayloads ? { payload: job.storedPayload } : {}),
     };
     if (outcome.status === "succeeded") this.deps.logger.info(fields, "attempt succeeded");
     else if (outcome.status === "dead") this.deps.logger.error(fields, "job moved to dead letters");
     else this.deps.logger.warn(fields, `attempt ${outcome.status.replace("_", " ")}; will retry`);
   }
-}
-
-/**
- * graphile-worker's cron adds `_cron: { ts, backfilled }` to the payload; it is
- * metadata, not input, so handlers get it as `job.cron` and schemas never see it.
- */
-function splitCronMetadata(raw: unknown): { payload: unknown; cron: JobInfo["cron"] } {
-  if (!raw || typeof raw !== "object" || Array.isArray(raw) || !("_cron" in raw)) return { payload: raw, cron: null };
-  const { _cron, ...payload } = raw as { _cron: unknown };
-  const meta = _cron as { ts?: unknown; backfilled?: unknown } | null;
-  const cron = meta && typeof meta.ts === "string" ? { ts: meta.ts, backfilled: meta.backfilled === true } : null;
-  return { payload, cron };
 }

@@ -13,9 +13,11 @@ import { settlesWithin } from "../async/settles-within.js";
 import { AttemptRunner } from "./attempt-runner.js";
 import { createDaemonEvents, type DaemonEvents, type DaemonState } from "./daemon-events.js";
 import { newDaemonId } from "./daemon-id.js";
-import { POLL_INTERVAL_MS, engineOptions } from "./engine-options.js";
+import { onCronEnqueued } from "../engine/cron-adapter.js";
+import { POLL_INTERVAL_MS, engineOptions } from "../engine/engine-options.js";
+import { PoolSupervisor } from "../engine/pool-supervisor.js";
+import { engineTaskList } from "../engine/task-list.js";
 import { Heartbeat } from "./heartbeat.js";
-import { PoolSupervisor } from "./pool-supervisor.js";
 import { Reaper } from "./reaper.js";
 
 /** After the drain budget the signal aborts; handlers get this long to settle before their jobs are released. */
@@ -106,9 +108,10 @@ export class Daemon {
       onBatch: (rows, seconds) => events.emit("ledger:batch", rows, seconds),
     });
     const attempts = new AttemptRunner({ ledger, logger, daemonId: id, config, events });
-    const taskList = attempts.taskList(tasks);
+    const taskList = engineTaskList(Object.keys(tasks), (job) => attempts.run(tasks, job));
     let databaseUp = true;
     events.on("database", (ok) => (databaseUp = ok));
+    let daemon: Daemon | null = null;
     const reaper = new Reaper(database.db, id, config.deadAfterMs, events, logger);
     const pool = new PoolSupervisor(
       (engineEvents) =>
@@ -118,13 +121,13 @@ export class Daemon {
         restarted: (restarts) => events.emit("pool:restart", restarts),
         running: (running) => events.emit("pool:running", running),
         retired: (lockIds, why) => reaper.retire(lockIds, why),
+        lockId: (lockId) => daemon?.noteWorkerId(lockId),
       },
       { idle: () => attempts.runningCount === 0, databaseUp: () => databaseUp },
       WEDGED_AFTER_POLLS * POLL_INTERVAL_MS,
       config.shutdownTimeoutMs + ABORT_GRACE_MS,
     );
 
-    let daemon: Daemon | null = null;
     const heartbeat = new Heartbeat(
       database.db,
       id,
@@ -139,7 +142,7 @@ export class Daemon {
       logger,
     );
     daemon = new Daemon(id, events, config, logger, target, database, ledger, crontab, attempts, pool, heartbeat);
-    daemon.followEngine();
+    onCronEnqueued(pool.events, (identifiers, at) => events.emit("cron:enqueued", identifiers, at));
     return daemon;
   }
 
@@ -166,22 +169,8 @@ export class Daemon {
     await this.close();
   }
 
-  /** What graphile-worker tells us: the ids our locks carry, and the cron ticks it enqueued. */
-  private followEngine(): void {
-    const engine = this.pool.events;
-    engine.on("pool:create", ({ workerPool }) => this.noteWorkerId(workerPool.id));
-    engine.on("worker:create", ({ worker }) => this.noteWorkerId(worker.workerId));
-    const enqueued = ({ timestamp, ...rest }: { timestamp: number | string } & object) => {
-      const items = "jobsAndIdentifiers" in rest ? rest.jobsAndIdentifiers : "itemsToBackfill" in rest ? rest.itemsToBackfill : [];
-      const identifiers = (items as { identifier: string }[]).map((i) => i.identifier);
-      this.events.emit("cron:enqueued", identifiers, new Date(timestamp));
-    };
-    engine.on("cron:scheduled", enqueued);
-    engine.on("cron:backfill", enqueued);
-  }
-
   /** Persist a new lock id at once: a crash before the next beat must not hide its jobs from the reaper. */
-  private noteWorkerId(workerId: string): void {
+  noteWorkerId(workerId: string): void {
     if (this.workerIds.has(workerId)) return;
     this.workerIds.add(workerId);
     void this.heartbeat.beat();

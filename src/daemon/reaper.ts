@@ -3,6 +3,8 @@ import { sql, type Transaction } from "kysely";
 import type { Db } from "../db/database.js";
 import type { Database } from "../db/schema.js";
 import { moveToDeadLetters } from "../dead-letters/move-to-dead-letters.js";
+import { jobsLockedBy } from "../engine/job-reads.js";
+import { releaseLocks } from "../engine/job-writes.js";
 import { jobRunRow } from "../ledger/rows.js";
 import type { Logger } from "../logging/logger.js";
 import type { DaemonEvents } from "./daemon-events.js";
@@ -19,7 +21,7 @@ export interface ReapResult {
  *    conditional UPDATE makes a concurrent reaper skip rows already taken,
  *    so nothing is reaped twice;
  * 2. writes a `lost` history row for each job those peers held;
- * 3. releases them with graphile-worker's `force_unlock_workers`, so any daemon
+ * 3. releases them with the engine's `force_unlock_workers`, so any daemon
  *    runs them again now rather than after its four-hour lock timeout;
  * 4. dead-letters (reason `daemon_lost`) those that were on their last attempt,
  *    since graphile-worker would never run them again.
@@ -104,11 +106,7 @@ export class Reaper {
    */
   private async releaseHeld(trx: Transaction<Database>, owners: ReadonlyMap<string, Owner>): Promise<{ jobs: number; lettered: string[] }> {
     if (!owners.size) return { jobs: 0, lettered: [] };
-    const held = await trx
-      .selectFrom("graphile_worker.jobs")
-      .select(["id", "task_identifier", "queue_name", "key", "attempts", "max_attempts", "locked_at", "locked_by", "revision"])
-      .where("locked_by", "in", [...owners.keys()])
-      .execute();
+    const held = await jobsLockedBy(trx, [...owners.keys()]);
     if (!held.length) return { jobs: 0, lettered: [] };
     const now = new Date();
     const ownerOf = (job: (typeof held)[number]) => owners.get(job.locked_by ?? "")!;
@@ -137,7 +135,7 @@ export class Reaper {
         }),
       )
       .execute();
-    await sql`select graphile_worker.force_unlock_workers(${[...owners.keys()]}::text[])`.execute(trx);
+    await releaseLocks(trx, [...owners.keys()]);
     const lastAttempts = held.filter((job) => job.attempts >= job.max_attempts);
     const lettered = await moveToDeadLetters(
       trx,

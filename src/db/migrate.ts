@@ -1,11 +1,10 @@
 import { readdir, readFile } from "node:fs/promises";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
-import { runMigrations } from "graphile-worker";
 import { Migrator, sql, type Migration, type MigrationProvider } from "kysely";
 import type pg from "pg";
 import { PgmillError } from "../errors.js";
-import { graphileLogger } from "../logging/graphile-logger.js";
+import { engineRevision, migrateEngine } from "../engine/migrations.js";
 import type { Logger } from "../logging/logger.js";
 import type { Db } from "./database.js";
 
@@ -50,7 +49,7 @@ export async function migrate(db: Db, pool: pg.Pool, logger: Logger): Promise<st
     await sql`select pg_advisory_lock(hashtext(${MIGRATION_LOCK}))`.execute(lockConnection);
     try {
       const engineBefore = await engineRevision(lockConnection);
-      await runMigrations({ pgPool: pool, logger: graphileLogger(logger) });
+      await migrateEngine(pool, logger);
       const migrator = new Migrator({
         db,
         provider: new SqlDirectoryProvider(),
@@ -83,14 +82,6 @@ export async function migrate(db: Db, pool: pg.Pool, logger: Logger): Promise<st
       await sql`select pg_advisory_unlock(hashtext(${MIGRATION_LOCK}))`.execute(lockConnection);
     }
   });
-}
-
-/** graphile-worker's newest applied migration, or null before it is installed. */
-async function engineRevision(db: Db): Promise<number | null> {
-  const installed = await sql<{ yes: boolean }>`select to_regclass('graphile_worker.migrations') is not null as yes`.execute(db);
-  if (!installed.rows[0]?.yes) return null;
-  const { rows } = await sql<{ id: number | null }>`select max(id) as id from graphile_worker.migrations`.execute(db);
-  return rows[0]?.id ?? null;
 }
 
 /** SQLSTATE 42501: the role lacks a privilege (here: to run DDL). */

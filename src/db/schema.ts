@@ -48,24 +48,6 @@ export interface DeadLettersTable {
   retried_as_job_id: string | null;
 }
 
-/** graphile-worker's public `jobs` view: read-only for us. */
-export interface GraphileJobsView {
-  id: string;
-  queue_name: string | null;
-  task_identifier: string;
-  priority: number;
-  run_at: Date;
-  attempts: number;
-  max_attempts: number;
-  last_error: string | null;
-  created_at: Date;
-  key: string | null;
-  locked_at: Date | null;
-  locked_by: string | null;
-  revision: number;
-  flags: Record<string, true> | null;
-}
-
 export interface TaskStatsView {
   task: string;
   runs: string;
@@ -105,5 +87,4 @@ export interface Database {
   "pgmill.job_runs": JobRunsTable;
   "pgmill.dead_letters": DeadLettersTable;
   "pgmill.task_stats": TaskStatsView;
-  "graphile_worker.jobs": GraphileJobsView;
 }

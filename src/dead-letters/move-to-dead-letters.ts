@@ -1,5 +1,6 @@
-import { sql, type Transaction } from "kysely";
+import type { Transaction } from "kysely";
 import type { Database, DeadLetterReason } from "../db/schema.js";
+import { removeUnlockedJobs } from "../engine/job-writes.js";
 import { MAX_ERROR_MESSAGE_BYTES, storableText, toJsonb } from "../ledger/entry.js";
 
 /** A job as read from graphile-worker's public `jobs` view, about to leave it. */
@@ -12,19 +13,6 @@ export interface LeavingJob {
   readonly needsLetter: boolean;
   /** Why it died, when not graphile-worker's own last error. */
   readonly lastError?: string;
-}
-
-interface RemovedJob {
-  id: string;
-  payload: unknown;
-  priority: number;
-  attempts: number;
-  max_attempts: number;
-  revision: number;
-  key: string | null;
-  flags: Record<string, true> | null;
-  created_at: Date;
-  last_error: string | null;
 }
 
 /**
@@ -40,14 +28,12 @@ export async function moveToDeadLetters(
   letter: { reason: DeadLetterReason; daemonId: string },
 ): Promise<LeavingJob[]> {
   if (!jobs.length) return [];
-  const removed = await sql<RemovedJob>`
-    select * from graphile_worker.complete_jobs(${jobs.map((j) => j.id)}::bigint[])
-  `.execute(trx);
+  const removed = await removeUnlockedJobs(trx, jobs.map((j) => j.id));
   const byId = new Map(jobs.map((j) => [j.id, j]));
-  for (const job of removed.rows) {
+  for (const job of removed) {
     if (job.revision !== byId.get(job.id)?.revision) throw new JobChangedError(job.id);
   }
-  const toLetter = removed.rows.filter((job) => byId.get(job.id)!.needsLetter);
+  const toLetter = removed.filter((job) => byId.get(job.id)!.needsLetter);
   if (toLetter.length) {
     await trx
       .insertInto("pgmill.dead_letters")

@@ -1,4 +1,5 @@
 import type { Db } from "../db/database.js";
+import { jobsToDeadLetter } from "../engine/job-reads.js";
 import { moveToDeadLetters } from "./move-to-dead-letters.js";
 
 export interface SweepResult {
@@ -20,16 +21,7 @@ export interface SweepResult {
  */
 export async function sweepDeadLetters(db: Db, daemonId: string): Promise<SweepResult> {
   return db.transaction().execute(async (trx) => {
-    const candidates = await trx
-      .selectFrom("graphile_worker.jobs as j")
-      .leftJoin("pgmill.dead_letters as d", (join) =>
-        join.onRef("d.job_id", "=", "j.id").onRef("d.job_revision", "=", "j.revision").on("d.retried_at", "is", null),
-      )
-      .select(["j.id", "j.task_identifier", "j.queue_name", "j.revision", "d.id as dead_letter_id"])
-      .where("j.locked_at", "is", null)
-      .where((eb) => eb.or([eb("j.attempts", ">=", eb.ref("j.max_attempts")), eb("d.id", "is not", null)]))
-      .limit(1000)
-      .execute();
+    const candidates = await jobsToDeadLetter(trx, 1000);
     const jobs = candidates.map((c) => ({ ...c, needsLetter: c.dead_letter_id === null }));
     const lettered = await moveToDeadLetters(trx, jobs, { reason: "max_attempts", daemonId });
     return {

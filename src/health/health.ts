@@ -1,4 +1,4 @@
-import { monitorEventLoopDelay, type IntervalHistogram } from "node:perf_hooks";
+import { monitorEventLoopDelay } from "node:perf_hooks";
 import type { DaemonEvents, DaemonState } from "../daemon/daemon-events.js";
 
 export interface Check {
@@ -37,7 +37,7 @@ export class Health {
   private migrationsCurrent = false;
   private poolRunning = false;
   private readonly now: () => number;
-  private readonly loopDelay: IntervalHistogram = monitorEventLoopDelay({ resolution: 20 });
+  private readonly loopDelay: ReturnType<typeof monitorEventLoopDelay> = monitorEventLoopDelay({ resolution: 20 });
 
   constructor(
     events: DaemonEvents,

@@ -1,5 +1,6 @@
 import { sql } from "kysely";
 import type { Db } from "../db/database.js";
+import { jobCountsByTask } from "../engine/job-reads.js";
 
 export interface QueueSnapshot {
   readonly jobs: readonly { task: string; ready: number; scheduled: number; running: number; oldestReadyAgeSeconds: number }[];
@@ -14,19 +15,7 @@ export interface QueueSnapshot {
  */
 export async function readQueueSnapshot(db: Db, deadAfterMs: number): Promise<QueueSnapshot> {
   const [jobs, deadLetters, daemons] = await Promise.all([
-    db
-      .selectFrom("graphile_worker.jobs")
-      .select((eb) => [
-        "task_identifier as task",
-        sql<number>`count(*) filter (where locked_at is null and run_at <= now() and attempts < max_attempts)::int`.as("ready"),
-        sql<number>`count(*) filter (where locked_at is null and run_at > now() and attempts < max_attempts)::int`.as("scheduled"),
-        sql<number>`count(*) filter (where locked_at is not null)::int`.as("running"),
-        sql<number>`coalesce(extract(epoch from now() - min(run_at) filter (
-          where locked_at is null and run_at <= now() and attempts < max_attempts)), 0)::float8`.as("oldestReadyAgeSeconds"),
-        eb.fn.countAll().as("total"),
-      ])
-      .groupBy("task_identifier")
-      .execute(),
+    jobCountsByTask(db),
     db
       .selectFrom("pgmill.dead_letters")
       .select(["task", sql<number>`count(*)::int`.as("pending")])

@@ -1,5 +1,6 @@
 import type { z } from "zod";
 import type { Config } from "../config/config.js";
+import { JOB_LIMITS } from "../engine/job-limits.js";
 import type { Logger } from "../logging/logger.js";
 
 /** What a handler knows about the job it is running. */
@@ -43,10 +44,9 @@ export interface TaskDefinition<Name extends string = string, Schema extends z.Z
 export function defineTask<const Name extends string, Schema extends z.ZodType>(
   definition: TaskDefinition<Name, Schema>,
 ): TaskDefinition<Name, Schema> {
-  // graphile-worker keeps attempts in a smallint.
   const { maxAttempts } = definition;
-  if (maxAttempts !== undefined && !(Number.isInteger(maxAttempts) && maxAttempts >= 1 && maxAttempts <= 32_767)) {
-    throw new TypeError(`task ${definition.name}: maxAttempts must be a whole number from 1 to 32767`);
+  if (maxAttempts !== undefined && !(Number.isInteger(maxAttempts) && maxAttempts >= 1 && maxAttempts <= JOB_LIMITS.smallintMax)) {
+    throw new TypeError(`task ${definition.name}: maxAttempts must be a whole number from 1 to ${JOB_LIMITS.smallintMax}`);
   }
   if (definition.timeout !== undefined && !(definition.timeout > 0)) {
     throw new TypeError(`task ${definition.name}: timeout must be a positive number of milliseconds`);

@@ -2,6 +2,7 @@ import { sql } from "kysely";
 import { beforeAll, describe, expect, it } from "vitest";
 import { createTestDatabase, type TestDatabase } from "../support/test-database.js";
 import { expectJson, expectSuccess, expectUserError, runCli, SLOW_CLI_TIMEOUT } from "./run-cli.js";
+import { withEngineTables } from "../../src/engine/jobs-view.js";
 
 let db: TestDatabase;
 
@@ -20,11 +21,11 @@ interface AddedJob {
 }
 
 function job(id: string) {
-  return db.handle.db.selectFrom("graphile_worker.jobs").selectAll().where("id", "=", id).executeTakeFirst();
+  return withEngineTables(db.handle.db).selectFrom("graphile_worker.jobs").selectAll().where("id", "=", id).executeTakeFirst();
 }
 
 async function jobCount(): Promise<number> {
-  const row = await db.handle.db
+  const row = await withEngineTables(db.handle.db)
     .selectFrom("graphile_worker.jobs")
     .select((eb) => eb.fn.countAll<string>().as("n"))
     .executeTakeFirstOrThrow();
@@ -128,7 +129,7 @@ describe("pgmill add", { timeout: SLOW_CLI_TIMEOUT }, () => {
   });
 
   it("--key replaces the pending job with that key; --run-at honours the offset; negative priorities are accepted", async () => {
-    const first = await db.handle.db.selectFrom("graphile_worker.jobs").select(["id", "revision"]).where("key", "=", "k1").executeTakeFirstOrThrow();
+    const first = await withEngineTables(db.handle.db).selectFrom("graphile_worker.jobs").select(["id", "revision"]).where("key", "=", "k1").executeTakeFirstOrThrow();
     const output = expectSuccess(
       await pgmill("add", "log-message", '{"message":"moved"}', "--key", "k1", "--run-at", "2031-06-01T12:00:00+02:00", "--priority", "-3"),
     );
@@ -138,7 +139,7 @@ describe("pgmill add", { timeout: SLOW_CLI_TIMEOUT }, () => {
     expect(output).toContain("run_at: 2031-06-01T10:00:00.000Z\n");
     expect(output).toContain("key: k1\n");
 
-    const rows = await db.handle.db.selectFrom("graphile_worker.jobs").selectAll().where("key", "=", "k1").execute();
+    const rows = await withEngineTables(db.handle.db).selectFrom("graphile_worker.jobs").selectAll().where("key", "=", "k1").execute();
     expect(rows).toHaveLength(1);
     expect(rows[0]).toMatchObject({ id: first.id, run_at: new Date("2031-06-01T10:00:00Z"), priority: -3, revision: first.revision + 1 });
     expect(await storedPayload(first.id)).toEqual({ message: "moved" });

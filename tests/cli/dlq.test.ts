@@ -3,6 +3,7 @@ import { beforeAll, beforeEach, describe, expect, it } from "vitest";
 import type { DeadLettersTable } from "../../src/db/schema.js";
 import { createTestDatabase, type TestDatabase } from "../support/test-database.js";
 import { expectJson, expectSuccess, expectUserError, parseTable, runCli, SLOW_CLI_TIMEOUT } from "./run-cli.js";
+import { withEngineTables } from "../../src/engine/jobs-view.js";
 
 let db: TestDatabase;
 
@@ -65,7 +66,7 @@ function letter(id: string) {
 }
 
 function jobs() {
-  return db.handle.db.selectFrom("graphile_worker.jobs").selectAll().orderBy("id").execute();
+  return withEngineTables(db.handle.db).selectFrom("graphile_worker.jobs").selectAll().orderBy("id").execute();
 }
 
 async function storedPayload(jobId: string): Promise<unknown> {

@@ -6,6 +6,7 @@ import { createTestDatabase, type TestDatabase } from "../support/test-database.
 import { startTestDaemon } from "../support/test-daemon.js";
 import { addJobWithSql, runsOf } from "../support/sql-jobs.js";
 import { waitFor } from "../support/wait-for.js";
+import { withEngineTables } from "../../src/engine/jobs-view.js";
 
 const tasks = taskRegistry(
   defineTask({
@@ -41,7 +42,7 @@ describe("ledger guarantees", () => {
   it("writes every attempt's history row before graphile-worker completes the job", async () => {
     const ids = await Promise.all(Array.from({ length: 60 }, (_, n) => addJobWithSql(db.handle.db, "mixed", { n, token: "s3cret" })));
     await waitFor("all 60 jobs to leave graphile-worker", async () => {
-      const left = await db.handle.db.selectFrom("graphile_worker.jobs").select("id").where("id", "in", ids).execute();
+      const left = await withEngineTables(db.handle.db).selectFrom("graphile_worker.jobs").select("id").where("id", "in", ids).execute();
       return left.length === 0;
     });
     const orphans = await sql<{ job_id: string }>`select job_id from public.orphan_completions`.execute(db.handle.db);

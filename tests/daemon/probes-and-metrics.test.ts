@@ -15,6 +15,7 @@ import { addJobWithSql, runsOf } from "../support/sql-jobs.js";
 import { startTcpProxy, type TcpProxy } from "../support/tcp-proxy.js";
 import { createTestDatabase, type TestDatabase } from "../support/test-database.js";
 import { waitFor } from "../support/wait-for.js";
+import { withEngineTables } from "../../src/engine/jobs-view.js";
 
 let release: () => void = () => undefined;
 const tasks = taskRegistry(
@@ -148,7 +149,7 @@ describe("metrics", () => {
 
     // Database-wide gauges come from the cached snapshot (refreshed every 5 s).
     const held = await addJobWithSql(db.handle.db, "hold", {});
-    await waitFor("the hold job to start", async () => (await db.handle.db.selectFrom("graphile_worker.jobs").select("locked_at").where("id", "=", held).executeTakeFirst())?.locked_at);
+    await waitFor("the hold job to start", async () => (await withEngineTables(db.handle.db).selectFrom("graphile_worker.jobs").select("locked_at").where("id", "=", held).executeTakeFirst())?.locked_at);
     const running = await waitFor("the running gauge", async () => {
       const text = (await probe("/metrics")).body;
       return value(text, 'pgmill_queue_jobs{task="hold",state="running"}') === 1 ? text : null;
@@ -170,7 +171,7 @@ describe("metrics", () => {
 
   it("reads readiness 503 during a drain", async () => {
     const held = await addJobWithSql(db.handle.db, "hold", {});
-    await waitFor("the hold job to start", async () => (await db.handle.db.selectFrom("graphile_worker.jobs").select("locked_at").where("id", "=", held).executeTakeFirst())?.locked_at);
+    await waitFor("the hold job to start", async () => (await withEngineTables(db.handle.db).selectFrom("graphile_worker.jobs").select("locked_at").where("id", "=", held).executeTakeFirst())?.locked_at);
     const stopping = served.shutdown();
     const draining = await waitFor("readiness to fail", async () => {
       const r = await probe("/readyz");

@@ -8,6 +8,7 @@ import { addJobWithSql } from "../support/sql-jobs.js";
 import { startTestDaemon, type TestDaemon } from "../support/test-daemon.js";
 import { createTestDatabase, type TestDatabase } from "../support/test-database.js";
 import { waitFor } from "../support/wait-for.js";
+import { withEngineTables } from "../../src/engine/jobs-view.js";
 
 const releases: (() => void)[] = [];
 const tasks = taskRegistry(
@@ -37,7 +38,7 @@ describe("reaper", () => {
     const lost = await db.handle.db.selectFrom("pgmill.job_runs").select("job_id").where("status", "=", "lost").execute();
     expect(lost.map((r) => r.job_id).sort()).toEqual([...ids].sort());
     // Released (force_unlock sends no NOTIFY, so no pool re-claims them before its next poll).
-    const jobs = await db.handle.db.selectFrom("graphile_worker.jobs").select(["locked_by"]).where("id", "in", ids).execute();
+    const jobs = await withEngineTables(db.handle.db).selectFrom("graphile_worker.jobs").select(["locked_by"]).where("id", "in", ids).execute();
     expect(jobs.map((j) => j.locked_by)).toEqual([null, null, null]);
     // Not last attempts: nothing was dead-lettered.
     expect(await db.handle.db.selectFrom("pgmill.dead_letters").selectAll().execute()).toEqual([]);

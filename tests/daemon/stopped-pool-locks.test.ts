@@ -6,6 +6,7 @@ import { addJobWithSql, jobInEngine, runsOf } from "../support/sql-jobs.js";
 import { startTestDaemon, type TestDaemon } from "../support/test-daemon.js";
 import { createTestDatabase, type TestDatabase } from "../support/test-database.js";
 import { waitFor } from "../support/wait-for.js";
+import { withEngineTables } from "../../src/engine/jobs-view.js";
 
 const releases: (() => void)[] = [];
 const tasks = taskRegistry(
@@ -54,7 +55,7 @@ describe("a worker pool that stops by itself holding locks", () => {
     expect(runs.map((r) => r.status)).toEqual(["succeeded", "lost", "succeeded"]);
     expect(runs[1]!.error_message).toMatch(/worker pool of this daemon stopped \(Could not completeJobs.*\); its job was released/);
     expect(running.logs.lines.some((l) => l.msg === "released the jobs a stopped worker pool of this daemon still held")).toBe(true);
-    const locked = await db.handle.db.selectFrom("graphile_worker.jobs").select("id").where("locked_at", "is not", null).execute();
+    const locked = await withEngineTables(db.handle.db).selectFrom("graphile_worker.jobs").select("id").where("locked_at", "is not", null).execute();
     expect(locked).toEqual([]);
   });
 
@@ -74,7 +75,7 @@ describe("a worker pool that stops by itself holding locks", () => {
     // The refused job runs again on the new pool; the kill failed the stuck one, which released it.
     await waitFor("the refused job to complete", completed([refused]), 30_000, 200);
     expect((await jobInEngine(db.handle.db, stuck))?.locked_at ?? null).toBeNull();
-    const locked = await db.handle.db.selectFrom("graphile_worker.jobs").select("id").where("locked_at", "is not", null).execute();
+    const locked = await withEngineTables(db.handle.db).selectFrom("graphile_worker.jobs").select("id").where("locked_at", "is not", null).execute();
     expect(locked).toEqual([]);
   });
 });

@@ -6,6 +6,7 @@ import { spawnDaemon, type DaemonProcess } from "../support/daemon-process.js";
 import { addJobWithSql } from "../support/sql-jobs.js";
 import { createTestDatabase, type TestDatabase } from "../support/test-database.js";
 import { waitFor } from "../support/wait-for.js";
+import { withEngineTables } from "../../src/engine/jobs-view.js";
 
 const DEAD_AFTER_S = 4;
 
@@ -53,11 +54,11 @@ describe("kill -9 of one of two daemons", () => {
     await waitFor("every job to be running", () => seen.size === 7);
 
     // Kill whichever daemon holds the last-chance job (so both outcomes are exercised), -9.
-    const holder = await db.handle.db.selectFrom("graphile_worker.jobs").select("locked_by").where("id", "=", lastChance).executeTakeFirstOrThrow();
+    const holder = await withEngineTables(db.handle.db).selectFrom("graphile_worker.jobs").select("locked_by").where("id", "=", lastChance).executeTakeFirstOrThrow();
     const rows = await db.handle.db.selectFrom("pgmill.daemons").select(["id", "pid", "worker_ids"]).execute();
     const victim = rows.find((r) => r.worker_ids.includes(holder.locked_by!))!;
     const victimProcess = daemons.find((d) => d.child.pid === victim.pid)!;
-    const heldByVictim = await db.handle.db.selectFrom("graphile_worker.jobs").select("id").where("locked_by", "in", victim.worker_ids).execute();
+    const heldByVictim = await withEngineTables(db.handle.db).selectFrom("graphile_worker.jobs").select("id").where("locked_by", "in", victim.worker_ids).execute();
     expect(heldByVictim.length).toBeGreaterThan(0);
     const killedAt = Date.now();
     victimProcess.child.kill("SIGKILL");

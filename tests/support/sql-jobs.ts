@@ -1,5 +1,6 @@
 import { sql } from "kysely";
 import type { Db } from "../../src/db/database.js";
+import { withEngineTables } from "../../src/engine/jobs-view.js";
 
 /** Inserts a job the way an application's SQL would: graphile_worker.add_job. */
 export async function addJobWithSql(
@@ -7,7 +8,7 @@ export async function addJobWithSql(
   task: string,
   payload: unknown,
   /** `runAt` is any timestamptz input: an ISO time, or `infinity`. */
-  options: { maxAttempts?: number; jobKey?: string; runAt?: string } = {},
+  options: { maxAttempts?: number; jobKey?: string; runAt?: string; queue?: string } = {},
 ): Promise<string> {
   const { rows } = await sql<{ id: string }>`
     select (graphile_worker.add_job(
@@ -15,7 +16,8 @@ export async function addJobWithSql(
       ${JSON.stringify(payload)}::json,
       max_attempts => ${options.maxAttempts ?? null}::int,
       job_key => ${options.jobKey ?? null}::text,
-      run_at => ${options.runAt ?? null}::timestamptz
+      run_at => ${options.runAt ?? null}::timestamptz,
+      queue_name => ${options.queue ?? null}::text
     )).id as id
   `.execute(db);
   return rows[0]!.id;
@@ -30,10 +32,20 @@ export function runsOf(db: Db, jobId: string) {
   return db.selectFrom("pgmill.job_runs").selectAll().where("job_id", "=", jobId).orderBy("attempt").execute();
 }
 
+/** Every attempt of the jobs in named queue `queue` (null: jobs in no queue), in start order. */
+export function runsInQueue(db: Db, queue: string | null) {
+  return db
+    .selectFrom("pgmill.job_runs")
+    .selectAll()
+    .where("queue", queue === null ? "is" : "=", queue)
+    .orderBy("started_at")
+    .execute();
+}
+
 export function deadLetterOf(db: Db, jobId: string) {
   return db.selectFrom("pgmill.dead_letters").selectAll().where("job_id", "=", jobId).executeTakeFirst();
 }
 
 export function jobInEngine(db: Db, jobId: string) {
-  return db.selectFrom("graphile_worker.jobs").selectAll().where("id", "=", jobId).executeTakeFirst();
+  return withEngineTables(db).selectFrom("graphile_worker.jobs").selectAll().where("id", "=", jobId).executeTakeFirst();
 }

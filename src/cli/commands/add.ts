@@ -1,5 +1,6 @@
 import type { Command } from "commander";
-import { makeWorkerUtils } from "graphile-worker";
+import { JOB_LIMITS } from "../../engine/job-limits.js";
+import { openEngineUtils } from "../../engine/worker-utils.js";
 import { z } from "zod";
 import { makeAddJob } from "../../client/add-job.js";
 import { checkAll } from "../../errors.js";
@@ -22,9 +23,9 @@ const addArguments = z.object({
     .transform((s) => new Date(s))
     .optional(),
   priority: smallint.optional(),
-  maxAttempts: positiveInt.max(32767).optional(),
+  maxAttempts: positiveInt.max(JOB_LIMITS.smallintMax).optional(),
   key: z.string().min(1).optional(),
-  queue: z.string().min(1).max(128).optional(),
+  queue: z.string().min(1).max(JOB_LIMITS.queueNameLength).optional(),
 });
 
 export function registerAdd(program: Command): void {
@@ -46,7 +47,7 @@ export function registerAdd(program: Command): void {
         () => commandConfig(options as { databaseUrl?: string }),
       ]);
       await withDatabase(config, async ({ connectionString }) => {
-        const utils = await makeWorkerUtils({ connectionString });
+        const utils = await openEngineUtils(connectionString);
         try {
           const job = await makeAddJob(utils, tasks)(task as never, args.payload as never, {
             runAt: args.runAt,

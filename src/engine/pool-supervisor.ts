@@ -51,6 +51,8 @@ export class PoolSupervisor {
       running(running: boolean): void;
       /** A runner ended by itself; jobs still locked with these ids are nobody's now. */
       retired(lockIds: string[], why: string): void;
+      /** A new pool or worker id: the job locks it takes carry it. */
+      lockId(id: string): void;
     },
     private readonly conditions: PoolConditions,
     private readonly wedgedAfterMs: number,
@@ -60,13 +62,18 @@ export class PoolSupervisor {
     this.events.on("localQueue:getJobs:complete", () => (this.lastFetch = Date.now()));
     this.events.on("pool:create", ({ workerPool }) => {
       this.lastFetch = Date.now();
-      this.lockIds.add(workerPool.id);
+      this.noteLockId(workerPool.id);
     });
-    this.events.on("worker:create", ({ worker }) => this.lockIds.add(worker.workerId));
+    this.events.on("worker:create", ({ worker }) => this.noteLockId(worker.workerId));
     this.events.on("pool:gracefulShutdown", ({ message }) => {
       this.shutdownReason = message;
       if (!this.stopping) this.bound(this.runner);
     });
+  }
+
+  private noteLockId(id: string): void {
+    this.lockIds.add(id);
+    this.report.lockId(id);
   }
 
   get running(): boolean {

@@ -1,12 +1,12 @@
 import { Logger as GraphileLogger, type LogLevel } from "graphile-worker";
-import type { Logger } from "./logger.js";
+import type { Logger } from "../logging/logger.js";
 
 /**
  * Routes graphile-worker's own log lines into pino. Its per-job "completed" and
  * connection chatter is `info` there; we log each attempt ourselves, so its info
  * becomes our debug and only its warnings and errors stay loud.
  */
-export function graphileLogger(logger: Logger): GraphileLogger {
+export function engineLogger(logger: Logger): GraphileLogger {
   const engine = logger.child({ component: "graphile-worker" });
   return new GraphileLogger(() => (level: LogLevel, message: string, meta?: unknown) => {
     const fields = meta && typeof meta === "object" ? { meta: summarise(meta) } : {};

@@ -1,7 +1,7 @@
 import type { ParsedCronItem, RunnerOptions, TaskList, WorkerEvents } from "graphile-worker";
 import type pg from "pg";
 import type { Config } from "../config/config.js";
-import { graphileLogger } from "../logging/graphile-logger.js";
+import { engineLogger } from "./engine-logger.js";
 import type { Logger } from "../logging/logger.js";
 
 /** How often an idle pool looks for jobs (LISTEN/NOTIFY wakes it sooner). */
@@ -26,7 +26,7 @@ export function engineOptions(input: {
     taskList: input.taskList,
     parsedCronItems: input.cronItems,
     events: input.events,
-    logger: graphileLogger(input.logger),
+    logger: engineLogger(input.logger),
     // pgmill owns SIGTERM/SIGINT: it drains, records and releases in its own order.
     noHandleSignals: true,
     preset: {
