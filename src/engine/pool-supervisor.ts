@@ -25,9 +25,11 @@ export interface PoolConditions {
  *
  * A watchdog also restarts a pool that is wedged without stopping: idle, the
  * database answering, yet no successful job fetch for `wedgedAfterMs` (an
- * idle pool fetches every poll interval). graphile-worker 0.17 gets there when
- * its first task lookup fails (database away at start-up): it caches the
- * failure and every later fetch fails with it. A new runner starts clean.
+ * idle pool fetches every poll interval). graphile-worker (0.17.3 and 0.18.0)
+ * gets there when its first task lookup fails (database away at start-up):
+ * `getTaskDetails` caches the rejected lookup and every later fetch fails with
+ * it. A new runner starts clean. No upstream issue yet; guard:
+ * tests/engine/engine-quirks.test.ts.
  */
 export class PoolSupervisor {
   readonly events: WorkerEvents = new EventEmitter() as WorkerEvents;
@@ -103,6 +105,22 @@ export class PoolSupervisor {
     if (runner) await runner.stop().catch((error) => this.logger.warn({ err: error }, "runner stop reported an error"));
   }
 
+  /**
+   * Drops the current runner at once and starts a new one: its local queue and
+   * running jobs are no longer this daemon's (a peer reaped it). The engine's
+   * failures and returns of them check the lock, so they touch nothing; the
+   * handlers still running finish in the background and are recorded stale.
+   */
+  async replace(reason: string): Promise<void> {
+    const runner = this.runner;
+    this.runner = null;
+    if (runner) {
+      this.report.running(false);
+      await settlesWithin(runner.kill(reason).catch(() => undefined), KILL_GRACE_MS);
+    }
+    if (!this.stopping) await this.start();
+  }
+
   /** Forceful stop: graphile-worker fails (releases) the jobs still running so another daemon can take them. */
   async kill(): Promise<void> {
     this.stopping = true;
@@ -127,7 +145,9 @@ export class PoolSupervisor {
   /**
    * A pool graphile-worker shuts down by itself may never finish: the chaos
    * suite saw 0.17.3 wait forever after a refused completion batch under
-   * load, and a handler that never settles holds it too. The daemon would
+   * load, and a handler that never settles holds it too (0.18.0 still ends the
+   * pool on a refused completion that is not a retryable SQLSTATE; guard:
+   * tests/daemon/stopped-pool-locks.test.ts). The daemon would
    * sit idle with its jobs locked. Past the shutdown budget it is killed
    * (graphile-worker fails the jobs still running, which releases them) and,
    * killed or not, given up on and replaced.

@@ -1,0 +1,28 @@
+/** An attempt as pgmill.job_runs records it (a `lost` row spans the lock to the reaper's release). */
+export interface TimedAttempt {
+  readonly job_id: string;
+  readonly started_at: Date;
+  readonly finished_at: Date;
+}
+
+/**
+ * Pairs of attempts by different jobs that were running at the same moment;
+ * a serial named queue has none. (Two rows of one job can overlap only when a
+ * daemon died between its history row and completing the job: the reaper's
+ * `lost` row then spans the finished attempt. That is one job, not two.)
+ */
+export function overlappingAttempts<T extends TimedAttempt>(attempts: readonly T[]): [T, T][] {
+  const pairs: [T, T][] = [];
+  for (const [i, a] of attempts.entries()) {
+    for (const b of attempts.slice(i + 1)) {
+      if (a.job_id !== b.job_id && a.started_at < b.finished_at && b.started_at < a.finished_at) pairs.push([a, b]);
+    }
+  }
+  return pairs;
+}
+
+/** Milliseconds from each attempt's end to the next one's start, in start order: a serial queue's idle time between jobs. */
+export function idleGaps(attempts: readonly TimedAttempt[]): number[] {
+  const ordered = [...attempts].sort((a, b) => a.started_at.getTime() - b.started_at.getTime());
+  return ordered.slice(1).map((next, i) => next.started_at.getTime() - ordered[i]!.finished_at.getTime());
+}
