@@ -3,9 +3,11 @@ import type { Config } from "../config/config.js";
 import type { ClaimedJob } from "../engine/task-list.js";
 import type { Logger } from "../logging/logger.js";
 import type { Ledger } from "../ledger/ledger.js";
-import { payloadForHistory, type DeadLetterRecord } from "../ledger/entry.js";
+import { payloadForHistory, staleEntry, type DeadLetterRecord, type LedgerEntry, type Recorded } from "../ledger/entry.js";
 import type { AnyTask, JobInfo } from "../tasks/define-task.js";
 import type { DaemonEvents } from "./daemon-events.js";
+import type { DaemonIdentity } from "./identity.js";
+import type { Lease } from "./lease.js";
 import {
   AttemptTimeoutError,
   PayloadInvalidError,
@@ -16,6 +18,9 @@ import {
 
 interface InFlight {
   readonly job: ClaimedJob;
+  /** The daemon identity and lease epoch it was claimed under: a reaped epoch never completes it. */
+  readonly daemonId: string;
+  readonly epoch: number;
   readonly startedAt: Date;
   readonly started: number;
   /** The handler's signal: aborted by the engine's signal, a second signal (abortAll) or the task's timeout. */
@@ -29,6 +34,11 @@ interface InFlight {
  * history row is durable before the job is completed (handler returned, or the
  * job moved to dead letters) or failed (thrown, so the engine retries it
  * with its exponential backoff).
+ *
+ * Fencing: an attempt starts, and its outcome is applied, only while the
+ * lease confirms this daemon still holds its locks. An outcome that comes too
+ * late (the daemon was reaped meanwhile) is recorded as `stale` and thrown, so
+ * the engine's lock-checked failure leaves the job to whoever holds it now.
  */
 export class AttemptRunner {
   private readonly inFlight = new Set<InFlight>();
@@ -38,7 +48,8 @@ export class AttemptRunner {
     private readonly deps: {
       readonly ledger: Ledger;
       readonly logger: Logger;
-      readonly daemonId: string;
+      readonly identity: DaemonIdentity;
+      readonly lease: Lease;
       /** Handlers get it too, as `context.config`. */
       readonly config: Config;
       readonly events: DaemonEvents;
@@ -65,28 +76,43 @@ export class AttemptRunner {
    * dead with a dead letter if it was their last attempt.
    */
   async recordAbandoned(reason: string): Promise<number> {
-    const writes: Promise<void>[] = [];
+    const writes: Promise<Recorded>[] = [];
     for (const attempt of this.inFlight) {
       if (attempt.recorded) continue;
       attempt.recorded = true;
       const outcome = classify({ error: new Error(reason) }, null, attempt.job.attempt >= attempt.job.maxAttempts);
-      writes.push(this.record(attempt, outcome));
+      // No waiting on the lease here: the process is leaving. The ledger's lock check still applies.
+      writes.push(this.record(attempt, outcome, { waitForLease: false }));
     }
     await Promise.allSettled(writes);
     return writes.length;
   }
 
   private async attempt(task: AnyTask, job: ClaimedJob): Promise<void> {
-    const attempt: InFlight = { job, startedAt: new Date(), started: performance.now(), abort: new AbortController(), recorded: false };
+    const { lease, identity } = this.deps;
+    const epoch = lease.epoch;
+    const daemonId = identity.id;
+    // Start nothing this daemon cannot prove it still holds (after a pause, say).
+    const holds = identity.owns(job.lockedBy) && (await lease.confirmed(epoch, job.engineSignal));
+    if (!holds && (lease.epoch !== epoch || !identity.owns(job.lockedBy))) {
+      // Claimed by an identity a peer reaped (it waited in the local queue, or
+      // here for a beat): it never ran, the reaper recorded it `lost`, and the
+      // engine's failure of it checks the lock, so it is a no-op.
+      throw new StaleAttemptError("not started: a peer reaped this daemon and released the job");
+    }
+    const attempt: InFlight = { job, daemonId, epoch, startedAt: new Date(), started: performance.now(), abort: new AbortController(), recorded: false };
     this.inFlight.add(attempt);
     this.followEngine(job.engineSignal);
     this.deps.events.emit("attempt:start", task.name);
     try {
-      const outcome = await this.execute(task, attempt);
+      const outcome = holds
+        ? await this.execute(task, attempt)
+        : classify({ error: new Error("not started: the daemon shut down before it could confirm it holds the job's lock") }, null, job.attempt >= job.maxAttempts);
       // Abandoned at shutdown and already recorded; the engine released it.
       if (attempt.recorded) throw new Error("attempt abandoned at shutdown");
       attempt.recorded = true;
-      await this.record(attempt, outcome);
+      const recorded = await this.record(attempt, outcome, { waitForLease: true });
+      if (recorded === "stale") throw new StaleAttemptError(`outcome not applied (${outcome.status}): this daemon no longer holds the job's lock`);
       // Thrown => the engine fails the job and schedules the retry.
       if (RETRYING_STATUSES.has(outcome.status) && "error" in outcome) throw outcome.error;
     } finally {
@@ -156,7 +182,34 @@ export class AttemptRunner {
     engineSignal.addEventListener("abort", abortItsAttempts, { once: true });
   }
 
-  private async record(attempt: InFlight, outcome: AttemptOutcome): Promise<void> {
+  /**
+   * Writes the attempt's history row (and dead letter). Within the lease (waiting
+   * for a beat to confirm it if need be) the ledger applies it if the job's lock
+   * is still this daemon's; past a reaping it is written as `stale`.
+   */
+  private async record(attempt: InFlight, outcome: AttemptOutcome, options: { waitForLease: boolean }): Promise<Recorded> {
+    const entry = this.entryOf(attempt, outcome);
+    const holds = !options.waitForLease || (await this.deps.lease.confirmed(attempt.epoch));
+    const heldBy = this.deps.identity.lockIds;
+    const recorded: Recorded = holds ? await this.deps.ledger.write({ ...entry, heldBy }) : "stale";
+    if (!holds) await this.deps.ledger.write(staleEntry(entry));
+    const durationMs = entry.run.durationMs;
+    const { job } = attempt;
+    if (recorded === "stale") {
+      this.deps.events.emit("attempt:finish", job.task, "stale", durationMs / 1000);
+      this.deps.logger.warn(
+        { task: job.task, jobId: job.id, attempt: job.attempt, outcome: outcome.status },
+        "attempt finished after this daemon lost the job's lock; recorded as stale, outcome not applied",
+      );
+      return recorded;
+    }
+    this.deps.events.emit("attempt:finish", job.task, outcome.status, durationMs / 1000);
+    if (outcome.status === "dead") this.deps.events.emit("job:dead", job.task, outcome.reason);
+    this.logOutcome(attempt, outcome, durationMs);
+    return recorded;
+  }
+
+  private entryOf(attempt: InFlight, outcome: AttemptOutcome): LedgerEntry {
     const { job } = attempt;
     const finishedAt = new Date();
     const durationMs = performance.now() - attempt.started;
@@ -176,10 +229,10 @@ export class AttemptRunner {
             maxAttempts: job.maxAttempts,
             jobCreatedAt: job.createdAt,
             reason: outcome.reason,
-            daemonId: this.deps.daemonId,
+            daemonId: attempt.daemonId,
           }
         : undefined;
-    await this.deps.ledger.write({
+    return {
       run: {
         id: randomUUID(),
         jobId: job.id,
@@ -193,14 +246,11 @@ export class AttemptRunner {
         startedAt: attempt.startedAt,
         finishedAt,
         durationMs,
-        daemonId: this.deps.daemonId,
+        daemonId: attempt.daemonId,
         payload: payloadForHistory(this.deps.config.historyPayload, job.storedPayload),
       },
       ...(deadLetter ? { deadLetter } : {}),
-    });
-    this.deps.events.emit("attempt:finish", job.task, outcome.status, durationMs / 1000);
-    if (outcome.status === "dead") this.deps.events.emit("job:dead", job.task, outcome.reason);
-    this.logOutcome(attempt, outcome, durationMs);
+    };
   }
 
   private logOutcome(attempt: InFlight, outcome: AttemptOutcome, durationMs: number): void {
@@ -219,5 +269,13 @@ export class AttemptRunner {
     if (outcome.status === "succeeded") this.deps.logger.info(fields, "attempt succeeded");
     else if (outcome.status === "dead") this.deps.logger.error(fields, "job moved to dead letters");
     else this.deps.logger.warn(fields, `attempt ${outcome.status.replace("_", " ")}; will retry`);
+  }
+}
+
+/** An attempt this daemon may no longer act on: thrown so the engine's lock-checked failure leaves the job alone. */
+export class StaleAttemptError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "StaleAttemptError";
   }
 }

@@ -33,6 +33,8 @@ export interface DaemonEventMap {
   "cron:loaded": [identifiers: string[]];
   /** This daemon marked silent peers dead and released their jobs. */
   reaped: [daemons: string[], jobs: number];
+  /** A peer had reaped this daemon; it dropped its pool and goes on under a new id. */
+  rejoined: [previousId: string, id: string];
 }
 
 export type DaemonEvents = EventEmitter<DaemonEventMap>;

@@ -12,12 +12,14 @@ import type { AnyTask } from "../tasks/define-task.js";
 import { settlesWithin } from "../async/settles-within.js";
 import { AttemptRunner } from "./attempt-runner.js";
 import { createDaemonEvents, type DaemonEvents, type DaemonState } from "./daemon-events.js";
-import { newDaemonId } from "./daemon-id.js";
 import { onCronEnqueued } from "../engine/cron-adapter.js";
 import { POLL_INTERVAL_MS, engineOptions } from "../engine/engine-options.js";
 import { PoolSupervisor } from "../engine/pool-supervisor.js";
+import { nudgeFreedQueues } from "../engine/queue-nudge.js";
 import { engineTaskList } from "../engine/task-list.js";
 import { Heartbeat } from "./heartbeat.js";
+import { DaemonIdentity } from "./identity.js";
+import { Lease } from "./lease.js";
 import { Reaper } from "./reaper.js";
 
 /** After the drain budget the signal aborts; handlers get this long to settle before their jobs are released. */
@@ -40,11 +42,9 @@ export class Daemon {
   private sweepTimer: NodeJS.Timeout | null = null;
   private retentionTimer: NodeJS.Timeout | null = null;
   private stopping: Promise<void> | null = null;
-  /** Every graphile-worker pool and worker id used: what our job locks carry. */
-  private readonly workerIds = new Set<string>();
 
   private constructor(
-    readonly id: string,
+    readonly identity: DaemonIdentity,
     readonly events: DaemonEvents,
     readonly config: Config,
     private readonly logger: Logger,
@@ -55,6 +55,7 @@ export class Daemon {
     readonly attempts: AttemptRunner,
     readonly pool: PoolSupervisor,
     readonly heartbeat: Heartbeat,
+    readonly lease: Lease,
   ) {}
 
   static async start(
@@ -101,18 +102,19 @@ export class Daemon {
     crontab: CrontabSchedule,
     tasks: Readonly<Record<string, AnyTask>>,
   ): Daemon {
-    const id = newDaemonId();
+    const identity = new DaemonIdentity();
     const ledger = new Ledger(database.db, {
       batchSize: config.ledgerBatchSize,
       logger,
       onBatch: (rows, seconds) => events.emit("ledger:batch", rows, seconds),
     });
-    const attempts = new AttemptRunner({ ledger, logger, daemonId: id, config, events });
+    let daemon: Daemon | null = null;
+    const lease = new Lease(config.deadAfterMs, () => daemon!.heartbeat.beat());
+    const attempts = new AttemptRunner({ ledger, logger, identity, lease, config, events });
     const taskList = engineTaskList(Object.keys(tasks), (job) => attempts.run(tasks, job));
     let databaseUp = true;
     events.on("database", (ok) => (databaseUp = ok));
-    let daemon: Daemon | null = null;
-    const reaper = new Reaper(database.db, id, config.deadAfterMs, events, logger);
+    const reaper = new Reaper(database.db, identity, config.deadAfterMs, events, logger);
     const pool = new PoolSupervisor(
       (engineEvents) =>
         engineOptions({ config, pgPool: database.pool, taskList, cronItems: crontab.items, events: engineEvents, logger }),
@@ -130,20 +132,27 @@ export class Daemon {
 
     const heartbeat = new Heartbeat(
       database.db,
-      id,
-      config.heartbeatIntervalMs,
+      identity,
+      { intervalMs: config.heartbeatIntervalMs, deadAfterMs: config.deadAfterMs },
       {
         state: () => daemon?.state ?? "starting",
         jobsInFlight: () => attempts.runningCount,
-        workerIds: () => [...(daemon?.workerIds ?? [])],
+        workerIds: () => identity.lockIds,
       },
+      lease,
       reaper,
+      () => daemon!.rejoin(),
       events,
       logger,
     );
-    daemon = new Daemon(id, events, config, logger, target, database, ledger, crontab, attempts, pool, heartbeat);
+    daemon = new Daemon(identity, events, config, logger, target, database, ledger, crontab, attempts, pool, heartbeat, lease);
     onCronEnqueued(pool.events, (identifiers, at) => events.emit("cron:enqueued", identifiers, at));
+    nudgeFreedQueues(pool.events, config.batchDelayMs);
     return daemon;
+  }
+
+  get id(): string {
+    return this.identity.id;
   }
 
   get state(): DaemonState {
@@ -171,9 +180,27 @@ export class Daemon {
 
   /** Persist a new lock id at once: a crash before the next beat must not hide its jobs from the reaper. */
   noteWorkerId(workerId: string): void {
-    if (this.workerIds.has(workerId)) return;
-    this.workerIds.add(workerId);
-    void this.heartbeat.beat();
+    if (this.identity.addLockId(workerId)) void this.heartbeat.beat();
+  }
+
+  /**
+   * A peer reaped this daemon (it was paused or cut off for longer than
+   * dead-after) and released its jobs. Its pool and local queue go at once, so
+   * no stale job starts and no stale completion reaches the engine; attempts
+   * still running finish and are recorded `stale`. It rejoins under a new
+   * identity, leaving the reaped row and the record of its reaping as they are.
+   */
+  private async rejoin(): Promise<void> {
+    const previous = this.identity.rotate();
+    this.logger.error(
+      { previousDaemonId: previous, daemonId: this.identity.id, running: this.attempts.runningCount },
+      "a peer marked this daemon dead and released its jobs; dropping the worker pool and rejoining under a new identity",
+    );
+    this.events.emit("rejoined", previous, this.identity.id);
+    await this.heartbeat.register();
+    if (this.stopping) return;
+    await this.pool.replace("pgmill: this daemon was reaped by a peer");
+    await this.heartbeat.register();
   }
 
   private async run(): Promise<void> {

@@ -8,6 +8,7 @@ import { releaseLocks } from "../engine/job-writes.js";
 import { jobRunRow } from "../ledger/rows.js";
 import type { Logger } from "../logging/logger.js";
 import type { DaemonEvents } from "./daemon-events.js";
+import type { DaemonIdentity } from "./identity.js";
 
 export interface ReapResult {
   readonly daemons: string[];
@@ -34,7 +35,7 @@ export class Reaper {
 
   constructor(
     private readonly db: Db,
-    private readonly daemonId: string,
+    private readonly identity: Pick<DaemonIdentity, "id">,
     private readonly deadAfterMs: number,
     private readonly events: DaemonEvents,
     private readonly logger: Logger,
@@ -56,9 +57,9 @@ export class Reaper {
     const result = await this.db.transaction().execute(async (trx) => {
       const dead = await trx
         .updateTable("pgmill.daemons")
-        .set({ state: "dead", reaped_by: this.daemonId, reaped_at: sql<Date>`now()` })
+        .set({ state: "dead", reaped_by: this.identity.id, reaped_at: sql<Date>`now()` })
         .where("state", "not in", ["stopped", "dead"])
-        .where("id", "!=", this.daemonId)
+        .where("id", "!=", this.identity.id)
         .where("last_seen", "<", sql<Date>`now() - make_interval(secs => ${this.deadAfterMs / 1000})`)
         .returning(["id", "host", "worker_ids", "last_seen"])
         .execute();
@@ -92,7 +93,7 @@ export class Reaper {
     if (!this.retired.size) return;
     const ids = [...this.retired.keys()];
     const owners = new Map(
-      ids.map((w) => [w, { daemonId: this.daemonId, reason: `worker pool of this daemon stopped (${this.retired.get(w)}); its job was released` }] as const),
+      ids.map((w) => [w, { daemonId: this.identity.id, reason: `worker pool of this daemon stopped (${this.retired.get(w)}); its job was released` }] as const),
     );
     const { jobs, lettered } = await this.db.transaction().execute((trx) => this.releaseHeld(trx, owners));
     for (const id of ids) this.retired.delete(id);
@@ -140,7 +141,7 @@ export class Reaper {
     const lettered = await moveToDeadLetters(
       trx,
       lastAttempts.map((job) => ({ ...job, needsLetter: true, lastError: ownerOf(job).reason })),
-      { reason: "daemon_lost", daemonId: this.daemonId },
+      { reason: "daemon_lost", daemonId: this.identity.id },
     );
     return { jobs: held.length, lettered: lettered.map((j) => j.task_identifier) };
   }

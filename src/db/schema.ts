@@ -2,7 +2,9 @@ import type { ColumnType, Generated } from "kysely";
 
 /** Types of the tables and views pgmill reads and writes (see `sql/`). */
 
-export type RunStatus = "succeeded" | "failed" | "timed_out" | "dead" | "lost";
+/** Every status a history row can have: the SQL check (sql/0005), metrics labels, the CLI and types share it. */
+export const RUN_STATUSES = ["succeeded", "failed", "timed_out", "dead", "lost", "stale"] as const;
+export type RunStatus = (typeof RUN_STATUSES)[number];
 export type DeadLetterReason = "max_attempts" | "permanent_error" | "invalid_payload" | "daemon_lost";
 
 type Json = ColumnType<unknown, string, string>;

@@ -91,3 +91,15 @@ export function jobsToDeadLetter(db: Kysely<Database>, limit: number) {
     .limit(limit)
     .execute();
 }
+
+/** Of these jobs, the ids still locked by one of these lock ids (completion does not check the lock itself). */
+export async function jobsStillHeld(db: Kysely<Database>, jobIds: readonly string[], lockIds: readonly string[]): Promise<Set<string>> {
+  if (!jobIds.length || !lockIds.length) return new Set();
+  const rows = await withEngineTables(db)
+    .selectFrom("graphile_worker.jobs")
+    .select(["id", "locked_by"])
+    .where("id", "in", [...jobIds])
+    .where("locked_by", "in", [...lockIds])
+    .execute();
+  return new Set(rows.map((r) => r.id));
+}

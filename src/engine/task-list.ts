@@ -16,6 +16,8 @@ export interface ClaimedJob {
   readonly createdAt: Date;
   readonly revision: number;
   readonly flags: string[] | null;
+  /** The pool or worker id whose lock the engine claimed it under. */
+  readonly lockedBy: string | null;
   /** The payload as stored (what history and dead letters keep). */
   readonly storedPayload: unknown;
   /** The payload the handler's schema checks: the stored one without cron's metadata. */
@@ -51,6 +53,7 @@ async function claimedJob(payload: unknown, helpers: JobHelpers): Promise<Claime
     createdAt: job.created_at,
     revision: job.revision,
     flags: job.flags ? Object.keys(job.flags) : null,
+    lockedBy: job.locked_by,
     storedPayload: job.payload,
     input,
     cron,

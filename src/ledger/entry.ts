@@ -40,6 +40,24 @@ export interface DeadLetterRecord {
 export interface LedgerEntry {
   readonly run: RunRecord;
   readonly deadLetter?: DeadLetterRecord;
+  /**
+   * An attempt's outcome is applied only while its daemon still holds the
+   * job's lock (one of these engine lock ids); otherwise the row is written
+   * as `stale` and the writer told so, and the job is left to its holder.
+   */
+  readonly heldBy?: readonly string[];
+}
+
+/** How an entry was written: as given, or as a late outcome of a job this daemon no longer held. */
+export type Recorded = "recorded" | "stale";
+
+/** The row of an outcome that came too late to apply: status `stale`, no dead letter. */
+export function staleEntry(entry: LedgerEntry): LedgerEntry {
+  const { run } = entry;
+  const message =
+    `finished after this daemon lost the job's lock (a peer reaped it); its outcome (${run.status}) was not applied` +
+    (run.error ? `: ${run.error.message}` : "");
+  return { run: { ...run, status: "stale", error: { message, stack: run.error?.stack ?? null } } };
 }
 
 export const MAX_ERROR_MESSAGE_BYTES = 8192;

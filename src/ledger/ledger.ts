@@ -1,12 +1,13 @@
 import { settlesWithin } from "../async/settles-within.js";
 import type { Db } from "../db/database.js";
+import { jobsStillHeld } from "../engine/job-reads.js";
 import type { Logger } from "../logging/logger.js";
-import type { LedgerEntry } from "./entry.js";
+import { staleEntry, type LedgerEntry, type Recorded } from "./entry.js";
 import { deadLetterRow, jobRunRow } from "./rows.js";
 
 interface Pending {
   readonly entry: LedgerEntry;
-  readonly resolve: () => void;
+  readonly resolve: (recorded: Recorded) => void;
   readonly reject: (error: Error) => void;
 }
 
@@ -26,6 +27,12 @@ const RETRY_MAX_MS = 5_000;
  * `write` resolves only once its entry is durable, which is what lets the
  * daemon promise "history before completion". A failed commit is retried with
  * backoff and never dropped; row ids make the retry idempotent.
+ *
+ * It also guards completion: an entry with `heldBy` is applied only if the
+ * job is still locked by this daemon, checked in the same transaction that
+ * writes the row; otherwise it is written as `stale` and the writer learns it
+ * must not complete the job (graphile-worker's completion deletes by id
+ * without checking the lock).
  */
 export class Ledger {
   private queue: Pending[] = [];
@@ -41,9 +48,9 @@ export class Ledger {
     return this.queue.length;
   }
 
-  write(entry: LedgerEntry): Promise<void> {
+  write(entry: LedgerEntry): Promise<Recorded> {
     if (this.closedWith) return Promise.reject(this.closedWith);
-    return new Promise<void>((resolve, reject) => {
+    return new Promise<Recorded>((resolve, reject) => {
       this.queue.push({ entry, resolve, reject });
       // Entries written in the same tick share the first batch.
       this.flushing ??= new Promise<void>((done) => setImmediate(done)).then(() => this.drain());
@@ -80,8 +87,9 @@ export class Ledger {
       while (this.queue.length && !this.closedWith) {
         const batch = this.queue.slice(0, this.options.batchSize);
         const started = performance.now();
+        let recorded: Recorded[];
         try {
-          await this.commit(batch.map((p) => p.entry));
+          recorded = await this.commit(batch.map((p) => p.entry));
         } catch (error) {
           if (isDataError(error)) {
             // Retrying cannot fix bad data, and one poison entry must not hold
@@ -102,7 +110,7 @@ export class Ledger {
         failures = 0;
         this.queue.splice(0, batch.length);
         this.options.onBatch?.(batch.length, (performance.now() - started) / 1000);
-        for (const p of batch) p.resolve();
+        batch.forEach((p, i) => p.resolve(recorded[i]!));
       }
     } finally {
       this.flushing = null;
@@ -112,8 +120,8 @@ export class Ledger {
   private async commitEachAlone(batch: Pending[]): Promise<void> {
     for (const pending of batch) {
       try {
-        await this.commit([pending.entry]);
-        pending.resolve();
+        const [recorded] = await this.commit([pending.entry]);
+        pending.resolve(recorded!);
       } catch (error) {
         this.options.logger.error({ err: error, entry: identify(pending.entry) }, "ledger: the database refused this history row");
         pending.reject(error as Error);
@@ -121,9 +129,27 @@ export class Ledger {
     }
   }
 
-  /** One statement, so one round trip and an implicit transaction: runs and their dead letters land together. */
-  private async commit(entries: LedgerEntry[]): Promise<void> {
-    const runs = this.db
+  /**
+   * The lock check, then runs and their dead letters in one statement (an
+   * implicit transaction). No transaction spans the two: a lock cannot be
+   * taken from a live daemon between them, since the attempt runner writes
+   * only within its lease (a peer reaps only after dead-after of silence).
+   */
+  private async commit(entries: LedgerEntry[]): Promise<Recorded[]> {
+    const guarded = entries.filter((e) => e.heldBy);
+    const held = await jobsStillHeld(
+      this.db,
+      guarded.map((e) => e.run.jobId),
+      [...new Set(guarded.flatMap((e) => e.heldBy!))],
+    );
+    const recorded = entries.map((e): Recorded => (!e.heldBy || held.has(e.run.jobId) ? "recorded" : "stale"));
+    await this.insert(entries.map((e, i) => (recorded[i] === "stale" ? staleEntry(e) : e)));
+    return recorded;
+  }
+
+  private async insert(entries: LedgerEntry[]): Promise<void> {
+    const db = this.db;
+    const runs = db
       .insertInto("pgmill.job_runs")
       .values(entries.map((e) => jobRunRow(e.run)))
       .onConflict((oc) => oc.columns(["id", "started_at"]).doNothing());
@@ -132,7 +158,7 @@ export class Ledger {
       await runs.execute();
       return;
     }
-    await this.db
+    await db
       .with("runs", () => runs)
       .insertInto("pgmill.dead_letters")
       .values(dead.map((e) => deadLetterRow(e.deadLetter!, e.run.error)))

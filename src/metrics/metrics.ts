@@ -1,9 +1,8 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
 import type { DaemonEvents } from "../daemon/daemon-events.js";
-import type { DeadLetterReason, RunStatus } from "../db/schema.js";
+import { RUN_STATUSES, type DeadLetterReason, type RunStatus } from "../db/schema.js";
 import type { CachedSnapshot } from "./queue-snapshot.js";
 
-const OUTCOMES: readonly RunStatus[] = ["succeeded", "failed", "timed_out", "dead", "lost"];
 const REASONS: readonly DeadLetterReason[] = ["max_attempts", "permanent_error", "invalid_payload", "daemon_lost"];
 const QUEUE_STATES = ["ready", "scheduled", "running"] as const;
 
@@ -153,7 +152,7 @@ export class PgmillMetrics {
       started.inc({ task }, 0);
       oldestAge.set({ task }, 0);
       deadLetters.set({ task }, 0);
-      for (const outcome of OUTCOMES) {
+      for (const outcome of RUN_STATUSES) {
         finished.inc({ task, outcome }, 0);
         duration.zero({ task, outcome });
       }

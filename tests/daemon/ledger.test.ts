@@ -1,3 +1,4 @@
+import { sql } from "kysely";
 import { pino } from "pino";
 import { beforeAll, describe, expect, it } from "vitest";
 import type { LedgerEntry } from "../../src/ledger/entry.js";
@@ -62,7 +63,29 @@ describe("ledger", () => {
     const ledger = new Ledger(db.handle.db, { batchSize: 10, logger: pino({ level: "silent" }) });
     const pending = ledger.write(entry(1200));
     await ledger.close(5_000);
-    await expect(pending).resolves.toBeUndefined();
+    await expect(pending).resolves.toBe("recorded");
     await expect(ledger.write(entry(1201))).rejects.toThrow(/closed/);
+  });
+
+  it("applies an attempt's outcome only while the job's lock is the writer's; otherwise writes it stale, with no dead letter", async () => {
+    const ledger = new Ledger(db.handle.db, { batchSize: 10, logger: pino({ level: "silent" }) });
+    const { rows } = await sql<{ id: string }>`
+      select id from graphile_worker.add_job('anything', '{}')
+    `.execute(db.handle.db);
+    const jobId = rows[0]!.id;
+    // The engine's own lock, as a pool that claimed the job would leave it (test-only write).
+    await sql`update graphile_worker._private_jobs set locked_by = 'pool-mine', locked_at = now() where id = ${jobId}`.execute(db.handle.db);
+    const mine = ledgerEntry({ jobId, status: "succeeded" });
+    await expect(ledger.write({ ...mine, heldBy: ["pool-mine"] })).resolves.toBe("recorded");
+
+    const late = ledgerEntry({ jobId, status: "dead", error: { message: "boom", stack: null } });
+    const letter = {
+      jobId, jobRevision: 0, task: "anything", payload: {}, queue: null, priority: 0, jobKey: null, flags: null,
+      attempts: 1, maxAttempts: 3, jobCreatedAt: null, reason: "max_attempts" as const, daemonId: "test",
+    };
+    await expect(ledger.write({ ...late, deadLetter: letter, heldBy: ["pool-reaped"] })).resolves.toBe("stale");
+    const written = await db.handle.db.selectFrom("pgmill.job_runs").select(["id", "status", "error_message"]).where("job_id", "=", jobId).execute();
+    expect(written.find((r) => r.id === late.run.id)).toMatchObject({ status: "stale", error_message: expect.stringContaining("outcome (dead) was not applied: boom") });
+    expect(await db.handle.db.selectFrom("pgmill.dead_letters").select("id").where("job_id", "=", jobId).execute()).toEqual([]);
   });
 });

@@ -29,7 +29,7 @@ describe("reaper", () => {
     await waitFor("the jobs to be held", () => releases.length === 3);
     await db.handle.db.updateTable("pgmill.daemons").set({ last_seen: new Date(Date.now() - 3_600_000) }).where("id", "=", victim.daemon.id).execute();
 
-    const reaper = (id: string) => new Reaper(db.handle.db, id, 1_000, createDaemonEvents(), pino({ level: "silent" }));
+    const reaper = (id: string) => new Reaper(db.handle.db, { id }, 1_000, createDaemonEvents(), pino({ level: "silent" }));
     const [first, second] = await Promise.all([reaper("reaper-1").reap(), reaper("reaper-2").reap()]);
     const results = [first, second].sort((x, y) => y.daemons.length - x.daemons.length);
     expect(results[0]).toEqual({ daemons: [victim.daemon.id], jobs: 3 });
@@ -44,11 +44,43 @@ describe("reaper", () => {
     expect(await db.handle.db.selectFrom("pgmill.dead_letters").selectAll().execute()).toEqual([]);
   });
 
-  it("makes a daemon that was reaped while alive register again", async () => {
+  it("makes a daemon reaped while alive drop its pool and rejoin under a new id; the reaping stays on record and its late outcomes are stale", async () => {
+    const reapedId = victim.daemon.id;
+    const lost = await db.handle.db.selectFrom("pgmill.job_runs").select("job_id").where("status", "=", "lost").execute();
+    const jobIds = lost.map((r) => r.job_id);
     await victim.daemon.heartbeat.beat();
-    const row = await db.handle.db.selectFrom("pgmill.daemons").select(["state", "reaped_by"]).where("id", "=", victim.daemon.id).executeTakeFirstOrThrow();
-    expect(row).toEqual({ state: "running", reaped_by: null });
-    expect(victim.logs.lines.some((l) => String(l.msg).startsWith("this daemon was marked dead by a peer"))).toBe(true);
-    for (const release of releases) release();
+    expect(victim.daemon.id).not.toBe(reapedId);
+    const rows = await db.handle.db.selectFrom("pgmill.daemons").select(["id", "state", "reaped_by"]).orderBy("started_at").execute();
+    expect(rows.find((r) => r.id === reapedId)).toMatchObject({ state: "dead", reaped_by: expect.stringMatching(/^reaper-/) });
+    expect(rows.find((r) => r.id === victim.daemon.id)).toMatchObject({ state: "running", reaped_by: null });
+    expect(victim.logs.lines.some((l) => String(l.msg).startsWith("a peer marked this daemon dead"))).toBe(true);
+
+    // The handlers of the reaped identity finish now: too late to apply.
+    for (const release of releases.splice(0, 3)) release();
+    await waitFor("the late outcomes to be recorded stale", async () => {
+      const stale = await db.handle.db.selectFrom("pgmill.job_runs").select("job_id").where("status", "=", "stale").execute();
+      return stale.length === 3;
+    });
+    // None was completed by them: the jobs are still there, run again by the new identity.
+    await waitFor("the new identity to run the jobs again", () => releases.length === 3, 15_000);
+    for (const release of releases.splice(0, 3)) release();
+    await waitFor("the jobs to succeed once each", async () => {
+      const done = await db.handle.db.selectFrom("pgmill.job_runs").select(["job_id", "daemon_id"]).where("status", "=", "succeeded").execute();
+      return done.length === 3 && done.every((r) => r.daemon_id === victim.daemon.id);
+    });
+    const history = await db.handle.db
+      .selectFrom("pgmill.job_runs")
+      .select(["job_id", "status", "daemon_id"])
+      .where("job_id", "in", jobIds)
+      .orderBy("job_id")
+      .orderBy("finished_at")
+      .execute();
+    for (const jobId of jobIds) {
+      expect(history.filter((r) => r.job_id === jobId).map((r) => [r.status, r.daemon_id === reapedId ? "reaped" : "rejoined"])).toEqual([
+        ["lost", "reaped"],
+        ["stale", "reaped"],
+        ["succeeded", "rejoined"],
+      ]);
+    }
   });
 });
