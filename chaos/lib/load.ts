@@ -47,14 +47,25 @@ export class Load {
     if (count < 1) return;
     this.owed -= count;
     try {
-      const { rows } = await sql<{ id: string }>`
-        select (graphile_worker.add_job('http', json_build_object('url', ${this.jobUrl}::text), max_attempts => ${MAX_ATTEMPTS}::int)).id as id
-          from generate_series(1, ${count}::int)
-      `.execute(this.db);
+      const ids = await addHttpJobs(this.db, this.jobUrl, count);
       const now = Date.now();
-      for (const { id } of rows) this.enqueued.set(id, now);
+      for (const id of ids) this.enqueued.set(id, now);
     } catch {
       this.failedBatches++;
     }
   }
+}
+
+/** Adds `count` `http` jobs calling `jobUrl` (in named queue `queue` if given) in one add_job statement; returns their ids. */
+export async function addHttpJobs(db: Db, jobUrl: string, count: number, queue?: string): Promise<string[]> {
+  const { rows } = await sql<{ id: string }>`
+    select (graphile_worker.add_job(
+      'http',
+      json_build_object('url', ${jobUrl}::text),
+      queue_name => ${queue ?? null}::text,
+      max_attempts => ${MAX_ATTEMPTS}::int
+    )).id as id
+      from generate_series(1, ${count}::int)
+  `.execute(db);
+  return rows.map((r) => r.id);
 }

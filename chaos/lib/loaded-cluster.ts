@@ -1,12 +1,14 @@
 import type { Db } from "../../src/db/database.js";
 import { Cluster } from "./cluster.js";
-import { startJobEndpoint } from "./job-endpoint.js";
+import { startJobEndpoint, type JobEndpoint } from "./job-endpoint.js";
 import { Load } from "./load.js";
 import type { Teardown } from "./scenario.js";
 
 export interface LoadedCluster {
   readonly cluster: Cluster;
   readonly load: Load;
+  /** For jobs of other durations than the load's. */
+  readonly endpoint: JobEndpoint;
 }
 
 /**
@@ -28,5 +30,5 @@ export async function startLoadedCluster(
   const load = new Load(db, endpoint.url(options.workMs), options.perSecond);
   teardown.add(() => load.stop());
   load.start();
-  return { cluster, load };
+  return { cluster, load, endpoint };
 }

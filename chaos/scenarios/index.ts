@@ -3,12 +3,14 @@ import { connectionLimit } from "./connection-limit.js";
 import { crontabOnce } from "./crontab-once.js";
 import { killNine } from "./kill-nine.js";
 import { postgresRestart } from "./postgres-restart.js";
+import { queueKillNine } from "./queue-kill-nine.js";
 import { rollingRestart } from "./rolling-restart.js";
 import { terminateBackends } from "./terminate-backends.js";
 
 /** Every scenario, in the order the suite runs them. */
 export const SCENARIOS: Readonly<Record<string, Scenario>> = {
   "kill-nine": killNine,
+  "queue-kill-nine": queueKillNine,
   "postgres-restart": postgresRestart,
   "terminate-backends": terminateBackends,
   "rolling-restart": rollingRestart,
