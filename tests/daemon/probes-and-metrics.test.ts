@@ -12,7 +12,7 @@ import { onFileCleanup } from "../support/file-cleanup.js";
 import { captureLogs } from "../support/log-capture.js";
 import { freePort } from "../support/postgres-server.js";
 import { addJobWithSql, runsOf } from "../support/sql-jobs.js";
-import { startTcpProxy, type TcpProxy } from "../support/tcp-proxy.js";
+import { proxiedDatabase, type TcpProxy } from "../support/tcp-proxy.js";
 import { createTestDatabase, type TestDatabase } from "../support/test-database.js";
 import { waitFor } from "../support/wait-for.js";
 import { withEngineTables } from "../../src/engine/jobs-view.js";
@@ -43,16 +43,14 @@ async function probe(pathname: string): Promise<{ status: number; body: string }
 
 beforeAll(async () => {
   db = await createTestDatabase();
-  const url = new URL(db.url);
-  proxy = await startTcpProxy({ host: url.hostname, port: Number(url.port || 5432) });
-  onFileCleanup(() => proxy.close());
-  url.host = `127.0.0.1:${proxy.port}`;
+  const proxied = await proxiedDatabase(db.url);
+  proxy = proxied.proxy;
   port = await freePort();
   const dir = await mkdtemp(path.join(os.tmpdir(), "pgmill-probes-"));
   await writeFile(path.join(dir, "crontab"), "");
   const config = loadConfig(
     {
-      DATABASE_URL: url.toString(),
+      DATABASE_URL: proxied.url,
       PGMILL_CRONTAB: path.join(dir, "crontab"),
       PGMILL_HTTP_PORT: String(port),
       PGMILL_HEARTBEAT_INTERVAL: "0.3",

@@ -1,16 +1,10 @@
-import { mkdtemp, writeFile } from "node:fs/promises";
-import os from "node:os";
-import path from "node:path";
 import { sql } from "kysely";
 import { beforeAll, describe, expect, it } from "vitest";
 import { z } from "zod";
-import { loadConfig } from "../../src/config/config.js";
-import { createDaemonEvents } from "../../src/daemon/daemon-events.js";
-import { Daemon } from "../../src/daemon/daemon.js";
+import type { Daemon } from "../../src/daemon/daemon.js";
 import { defineTask, taskRegistry } from "../../src/index.js";
-import { onFileCleanup } from "../support/file-cleanup.js";
-import { captureLogs } from "../support/log-capture.js";
-import { startTcpProxy, type TcpProxy } from "../support/tcp-proxy.js";
+import { proxiedDatabase, type TcpProxy } from "../support/tcp-proxy.js";
+import { startTestDaemon } from "../support/test-daemon.js";
 import { createTestDatabase, type TestDatabase } from "../support/test-database.js";
 import { waitFor } from "../support/wait-for.js";
 
@@ -22,23 +16,10 @@ let proxy: TcpProxy;
 let daemon: Daemon;
 beforeAll(async () => {
   db = await createTestDatabase();
-  const url = new URL(db.url);
-  proxy = await startTcpProxy({ host: url.hostname, port: Number(url.port || 5432) });
-  onFileCleanup(() => proxy.close());
-  url.host = `127.0.0.1:${proxy.port}`;
-  const dir = await mkdtemp(path.join(os.tmpdir(), "pgmill-evidence-"));
-  await writeFile(path.join(dir, "crontab"), "");
-  const config = loadConfig(
-    {
-      DATABASE_URL: url.toString(),
-      PGMILL_CRONTAB: path.join(dir, "crontab"),
-      PGMILL_HEARTBEAT_INTERVAL: "0.2",
-      PGMILL_DEAD_AFTER: String(DEAD_AFTER_S),
-    },
-    {},
-  );
-  daemon = await Daemon.start(config, captureLogs().logger, tasks, createDaemonEvents());
-  onFileCleanup(() => daemon.shutdown());
+  const proxied = await proxiedDatabase(db.url);
+  proxy = proxied.proxy;
+  const settings = { PGMILL_HEARTBEAT_INTERVAL: "0.2", PGMILL_DEAD_AFTER: String(DEAD_AFTER_S) };
+  daemon = (await startTestDaemon(db, tasks, { databaseUrl: proxied.url, settings })).daemon;
 });
 
 /** A peer's row as a live daemon that could not beat through an outage leaves it: running, last seen long ago. */

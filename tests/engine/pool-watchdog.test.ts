@@ -10,7 +10,7 @@ import { defineTask, taskRegistry } from "../../src/index.js";
 import { onFileCleanup } from "../support/file-cleanup.js";
 import { captureLogs } from "../support/log-capture.js";
 import { addJobWithSql, runsOf } from "../support/sql-jobs.js";
-import { startTcpProxy } from "../support/tcp-proxy.js";
+import { proxiedDatabase } from "../support/tcp-proxy.js";
 import { createTestDatabase, type TestDatabase } from "../support/test-database.js";
 import { waitFor } from "../support/wait-for.js";
 
@@ -22,10 +22,7 @@ beforeAll(async () => {
 
 describe("pool watchdog", () => {
   it("restarts a pool wedged by a database outage at its start, so jobs run again", async () => {
-    const url = new URL(db.url);
-    const proxy = await startTcpProxy({ host: url.hostname, port: Number(url.port || 5432) });
-    onFileCleanup(() => proxy.close());
-    url.host = `127.0.0.1:${proxy.port}`;
+    const { url, proxy } = await proxiedDatabase(db.url);
     const dir = await mkdtemp(path.join(os.tmpdir(), "pgmill-watchdog-"));
     await writeFile(path.join(dir, "crontab"), "");
     const events = createDaemonEvents();
@@ -34,7 +31,7 @@ describe("pool watchdog", () => {
     events.once("pool:running", () => proxy.cut());
     const logs = captureLogs();
     const config = loadConfig(
-      { DATABASE_URL: url.toString(), PGMILL_CRONTAB: path.join(dir, "crontab"), PGMILL_HEARTBEAT_INTERVAL: "0.3", PGMILL_DEAD_AFTER: "5" },
+      { DATABASE_URL: url, PGMILL_CRONTAB: path.join(dir, "crontab"), PGMILL_HEARTBEAT_INTERVAL: "0.3", PGMILL_DEAD_AFTER: "5" },
       {},
     );
     const daemon = await Daemon.start(config, logs.logger, tasks, events);

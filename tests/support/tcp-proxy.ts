@@ -1,4 +1,5 @@
 import net from "node:net";
+import { onFileCleanup } from "./file-cleanup.js";
 
 export interface TcpProxy {
   readonly port: number;
@@ -61,4 +62,13 @@ export async function startTcpProxy(target: { host: string; port: number }): Pro
         server.close(() => resolve());
       }),
   };
+}
+
+/** `databaseUrl` through a new proxy (closed after the file): the URL to give a daemon, and the proxy to cut. */
+export async function proxiedDatabase(databaseUrl: string): Promise<{ url: string; proxy: TcpProxy }> {
+  const url = new URL(databaseUrl);
+  const proxy = await startTcpProxy({ host: url.hostname, port: Number(url.port || 5432) });
+  onFileCleanup(() => proxy.close());
+  url.host = `127.0.0.1:${proxy.port}`;
+  return { url: url.toString(), proxy };
 }

@@ -52,6 +52,8 @@ export async function serveTestDaemon(
 
 interface TestDaemonOptions {
   readonly crontab?: string;
+  /** Another way to the file's database (say, through a proxy); the database's own URL by default. */
+  readonly databaseUrl?: string;
   readonly settings?: Partial<Record<SettingName, string>>;
 }
 
@@ -65,7 +67,7 @@ async function launch<T extends { shutdown(): Promise<void> }>(
   const crontabPath = path.join(dir, "crontab");
   await writeFile(crontabPath, options.crontab ?? "");
   const config = loadConfig(
-    { DATABASE_URL: database.url, PGMILL_CRONTAB: crontabPath, PGMILL_CONCURRENCY: "4", ...options.settings },
+    { DATABASE_URL: options.databaseUrl ?? database.url, PGMILL_CRONTAB: crontabPath, PGMILL_CONCURRENCY: "4", ...options.settings },
     {},
   );
   const logs = captureLogs();
