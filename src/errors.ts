@@ -8,7 +8,11 @@ export type PgmillErrorCode =
   | "PGMILL_UNKNOWN_TASK"
   | "PGMILL_INVALID_PAYLOAD"
   | "PGMILL_NOT_FOUND"
-  | "PGMILL_SCHEMA_NOT_CURRENT";
+  | "PGMILL_SCHEMA_NOT_CURRENT"
+  | "PGMILL_CRONTAB_UNREADABLE"
+  | "PGMILL_PORT_IN_USE"
+  | "PGMILL_NO_DATABASE"
+  | "PGMILL_EMBEDDED_IN_USE";
 
 export class PgmillError extends Error {
   constructor(

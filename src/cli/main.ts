@@ -4,14 +4,17 @@ import { loadConfig } from "../config/config.js";
 import { PgmillError, PgmillProblemsError } from "../errors.js";
 import { buildProgram } from "./program.js";
 
-// Exit codes: 0 success, 2 a usage or input error the user can fix, 1 anything else.
+// Exit codes: 0 success, 2 a usage or input error the user can fix (a bad flag or
+// setting, a port in use, no database to use), 1 anything else.
 const usage: string[] = [];
 try {
   await buildProgram({ write: (text) => usage.push(text) }).parseAsync(process.argv);
 } catch (error) {
   if (error instanceof CommanderError) {
-    // Help and --version exit 0 here; anything else is a usage error.
-    if (error.exitCode !== 0) process.stderr.write(usageReport(usage.join("")));
+    // Help and --version exit 0 here; anything else is a usage error. A command
+    // given without its subcommand (`pgmill dlq`) gets its help, as printed.
+    if (error.code === "commander.help" && error.exitCode !== 0) process.stderr.write(usage.join(""));
+    else if (error.exitCode !== 0) process.stderr.write(usageReport(usage.join("")));
     process.exitCode = error.exitCode === 0 ? 0 : 2;
   } else if (error instanceof PgmillError) {
     process.stderr.write(`pgmill: ${error.message}\n`);

@@ -25,5 +25,18 @@ export function buildProgram(usageErrors: { write(text: string): void } = proces
   for (const register of [registerRun, registerMigrate, registerAdd, registerCron, registerDlq, registerHistory, registerStatus]) {
     register(program);
   }
+  program.hook("preSubcommand", rejectUnknownCommand);
   return program;
+}
+
+/**
+ * `run` is the default command, so commander hands it a mistyped command name
+ * (`pgmill histroy`: "too many arguments for 'run'"). Say it is an unknown
+ * command instead, with commander's own wording and did-you-mean.
+ */
+function rejectUnknownCommand(program: Command, subcommand: Command): void {
+  const [first] = program.args;
+  if (subcommand.name() !== "run" || first === undefined || first === "run" || first.startsWith("-")) return;
+  // Public in commander's JavaScript, left out of its typings.
+  (program as unknown as { unknownCommand(): never }).unknownCommand();
 }

@@ -1,5 +1,5 @@
 import { loadConfig, type Config } from "../config/config.js";
-import { resolveDatabase } from "../db/connect.js";
+import { resolveCommandDatabase } from "../db/connect.js";
 import { openDatabase, type DatabaseHandle } from "../db/database.js";
 import { migrate } from "../db/migrate.js";
 import { createLogger, type Logger } from "../logging/logger.js";
@@ -17,19 +17,18 @@ export interface CommandContext {
 }
 
 /**
- * Runs a one-shot command against the configured database (or the embedded
- * one, reusing a running daemon's), migrated, then closes everything. Logs go
- * to stderr so stdout stays the command's output.
+ * Runs a one-shot command against the configured database (or, with no
+ * DATABASE_URL, the embedded one of the daemon running on the data dir),
+ * migrated, then closes it. Logs go to stderr so stdout stays the command's output.
  */
 export async function withDatabase<T>(config: Config, body: (context: CommandContext) => Promise<T>): Promise<T> {
   const logger = createLogger(config.logLevel === "info" ? "warn" : config.logLevel, process.stderr);
-  const target = await resolveDatabase(config, logger);
-  const database = openDatabase(target.connectionString, { maxConnections: 4, applicationName: "pgmill-cli" });
+  const connectionString = await resolveCommandDatabase(config);
+  const database = openDatabase(connectionString, { maxConnections: 4, applicationName: "pgmill-cli" });
   try {
     await migrate(database.db, database.pool, logger);
-    return await body({ config, logger, database, connectionString: target.connectionString });
+    return await body({ config, logger, database, connectionString });
   } finally {
     await database.close();
-    await target.embedded?.stop();
   }
 }

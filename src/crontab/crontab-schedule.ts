@@ -1,7 +1,9 @@
 import { watch, type FSWatcher } from "node:fs";
 import { readFile } from "node:fs/promises";
 import path from "node:path";
+import { getSystemErrorMessage } from "node:util";
 import type { EngineCronItem } from "../engine/cron-adapter.js";
+import { PgmillError } from "../errors.js";
 import type { Logger } from "../logging/logger.js";
 import type { AnyTask } from "../tasks/define-task.js";
 import { parseCrontabFile, type CrontabEntry } from "./parse-crontab.js";
@@ -11,14 +13,17 @@ const RELOAD_DEBOUNCE_MS = 250;
 /**
  * The crontab the daemon runs. `items` is the very array graphile-worker's cron
  * reads every minute (its API documents it as mutable), so a reload swaps the
- * contents in place: the pool and its running jobs are never touched. An
- * invalid file is rejected with its errors and the old schedule keeps running.
+ * contents in place: the pool and its running jobs are never touched. A file
+ * that is invalid, unreadable or gone is reported and the old schedule keeps
+ * running; an empty file is how to clear every schedule.
  */
 export class CrontabSchedule {
   readonly items: EngineCronItem[] = [];
   private entriesNow: CrontabEntry[] = [];
   private lastText: string | null = null;
   private loaded = false;
+  /** The read failure last reported, so a burst of change events logs it once. */
+  private readFailure: string | null = null;
   private watcher: FSWatcher | null = null;
   private debounce: NodeJS.Timeout | null = null;
 
@@ -33,19 +38,50 @@ export class CrontabSchedule {
     return this.entriesNow;
   }
 
-  /** First load: an invalid crontab stops start-up (the error says which lines). */
+  /** First load: an unreadable or invalid crontab stops start-up (the error says why); a missing one means no schedules yet. */
   async load(): Promise<void> {
-    const text = await this.read();
+    let text: string | null;
+    try {
+      text = await this.read();
+    } catch (error) {
+      throw new PgmillError("PGMILL_CRONTAB_UNREADABLE", `cannot read crontab ${this.file}: ${describeReadError(error)} (PGMILL_CRONTAB)`);
+    }
     this.apply(text, text === null ? [] : parseCrontabFile(text, this.tasks, this.label()));
     if (text === null) this.logger.warn({ file: this.file }, "no crontab file; running without schedules until one appears");
   }
 
-  /** Re-reads the file; returns whether a new schedule took effect. */
+  /**
+   * Re-reads the file; returns whether a new schedule took effect. Never
+   * throws: whatever goes wrong (a file replaced by a directory, a symlink
+   * loop, a deleted file, a bad line) is logged and the previous schedule kept.
+   */
   async reload(): Promise<boolean> {
-    const text = await this.read();
-    if (text === this.lastText) return false;
+    let text: string | null;
     try {
-      this.apply(text, text === null ? [] : parseCrontabFile(text, this.tasks, this.label()));
+      text = await this.read();
+    } catch (error) {
+      const cause = describeReadError(error);
+      this.reportReadFailure(cause, "error", { err: error, cause }, "cannot read the crontab; the previous schedule keeps running");
+      return false;
+    }
+    if (text === null) {
+      // Deleting the file is as likely a botched deploy as an intent: clearing is done with an empty file.
+      this.reportReadFailure(
+        "missing",
+        "warn",
+        {},
+        "crontab file is gone; the previous schedule keeps running until it reappears (an empty file clears all schedules)",
+      );
+      return false;
+    }
+    const recovered = this.readFailure !== null;
+    this.readFailure = null;
+    if (text === this.lastText) {
+      if (recovered) this.logger.info({ file: this.file }, "crontab file is readable again; its schedule is unchanged");
+      return false;
+    }
+    try {
+      this.apply(text, parseCrontabFile(text, this.tasks, this.label()));
       return true;
     } catch (error) {
       this.logger.error({ err: error, file: this.file }, "crontab rejected; the previous schedule keeps running");
@@ -63,9 +99,11 @@ export class CrontabSchedule {
         if (this.debounce) clearTimeout(this.debounce);
         this.debounce = setTimeout(() => void this.reload(), RELOAD_DEBOUNCE_MS);
       });
-      this.watcher.on("error", (error) => this.logger.warn({ err: error }, "crontab watcher failed; SIGHUP still reloads"));
+      this.watcher.on("error", (error) =>
+        this.logger.warn({ err: error, file: this.file }, "crontab watcher failed; changes take effect at the next restart"),
+      );
     } catch (error) {
-      this.logger.warn({ err: error, file: this.file }, "cannot watch the crontab; SIGHUP still reloads");
+      this.logger.warn({ err: error, file: this.file }, "cannot watch the crontab; changes take effect at the next restart");
     }
   }
 
@@ -92,6 +130,13 @@ export class CrontabSchedule {
     return path.basename(this.file);
   }
 
+  private reportReadFailure(failure: string, level: "warn" | "error", fields: object, message: string): void {
+    if (this.readFailure === failure) return;
+    this.readFailure = failure;
+    this.logger[level]({ ...fields, file: this.file, lines: this.entriesNow.length }, message);
+  }
+
+  /** The file's text, or null if there is no file (a dangling symlink included). */
   private async read(): Promise<string | null> {
     try {
       return await readFile(this.file, "utf8");
@@ -100,4 +145,11 @@ export class CrontabSchedule {
       throw error;
     }
   }
+}
+
+/** "EISDIR: illegal operation on a directory": the code to search for, the words to read. */
+function describeReadError(error: unknown): string {
+  const { code, errno } = error as NodeJS.ErrnoException;
+  if (typeof code !== "string") return error instanceof Error ? error.message : String(error);
+  return typeof errno === "number" ? `${code}: ${getSystemErrorMessage(errno)}` : code;
 }

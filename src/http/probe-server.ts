@@ -1,5 +1,6 @@
 import http from "node:http";
 import type { AddressInfo } from "node:net";
+import { PgmillError } from "../errors.js";
 import type { Health, HealthReport } from "../health/health.js";
 import type { Logger } from "../logging/logger.js";
 import type { PgmillMetrics } from "../metrics/metrics.js";
@@ -41,7 +42,7 @@ export async function startProbeServer(options: {
   // Probes must not hold the process open or linger through shutdown.
   server.keepAliveTimeout = 5_000;
   await new Promise<void>((resolve, reject) => {
-    server.once("error", reject);
+    server.once("error", (error: NodeJS.ErrnoException) => reject(listenError(error, options.port)));
     server.listen(options.port, () => resolve());
   });
   const { port } = server.address() as AddressInfo;
@@ -54,6 +55,20 @@ export async function startProbeServer(options: {
         server.close(() => resolve());
       }),
   };
+}
+
+/** A port in use or not allowed is a setting to change: one line naming it, not a stack trace. */
+function listenError(error: NodeJS.ErrnoException, port: number): Error {
+  if (error.code === "EADDRINUSE") {
+    return new PgmillError(
+      "PGMILL_PORT_IN_USE",
+      `port ${port} is in use (another pgmill daemon?): stop it, or set PGMILL_HTTP_PORT (--http-port) to a free port`,
+    );
+  }
+  if (error.code === "EACCES") {
+    return new PgmillError("PGMILL_INVALID_CONFIG", `port ${port} is not allowed for this user: set PGMILL_HTTP_PORT (--http-port) above 1023`);
+  }
+  return error;
 }
 
 function sendReport(response: http.ServerResponse, report: HealthReport): void {

@@ -1,4 +1,6 @@
-import { writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, rm, symlink, writeFile } from "node:fs/promises";
+import os from "node:os";
+import path from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
 import { z } from "zod";
 import { defineTask, taskRegistry, type JobInfo } from "../../src/index.js";
@@ -6,6 +8,8 @@ import { createTestDatabase, type TestDatabase } from "../support/test-database.
 import { startTestDaemon, type TestDaemon } from "../support/test-daemon.js";
 import { addJobWithSql, runsOf } from "../support/sql-jobs.js";
 import { waitFor } from "../support/wait-for.js";
+import { onFileCleanup } from "../support/file-cleanup.js";
+import { expectUserError, runCli, SLOW_CLI_TIMEOUT } from "../cli/run-cli.js";
 
 const ticks: { payload: unknown; cron: JobInfo["cron"] }[] = [];
 let releaseBlocker: () => void = () => undefined;
@@ -59,10 +63,10 @@ describe("crontab in the daemon", () => {
     expect(JSON.stringify(rejected)).toMatch(/crontab:2: /);
     expect(running.daemon.crontab.entries.map((e) => e.identifier)).toEqual(["five-minutely"]);
 
-    // SIGHUP's path: an unchanged file is not a new schedule; a fixed one is.
+    // A fixed file is a new schedule; re-reading it unchanged is not.
     await writeFile(running.crontabPath, `0 * * * * tick ?id=hourly {label: "third"}\n`);
     await waitFor("the fixed file to load", () => running.daemon.crontab.entries.some((e) => e.identifier === "hourly"));
-    expect(await running.daemon.reloadCrontab()).toBe(false);
+    expect(await running.daemon.crontab.reload()).toBe(false);
 
     // The job that was running through all of this finishes normally.
     expect(running.daemon.attempts.runningCount).toBe(1);
@@ -73,4 +77,67 @@ describe("crontab in the daemon", () => {
     });
     expect(run!.status).toBe("succeeded");
   });
+});
+
+describe("a crontab that cannot be read", () => {
+  /** The first log line with this message after `from`, once the watcher has logged it. */
+  const logAfter = (from: number, msg: string) =>
+    waitFor(`log line ${msg}`, () => running.logs.lines.slice(from).find((l) => l.msg === msg));
+  const identifiers = () => running.daemon.crontab.entries.map((e) => e.identifier);
+
+  it("keeps the previous schedule through a directory, a symlink loop and a deleted file, and says why", async () => {
+    const file = running.crontabPath;
+    await writeFile(file, `0 * * * * tick ?id=kept {label: "kept"}\n`);
+    await waitFor("the file to load", () => identifiers().includes("kept"));
+
+    // A ConfigMap swap gone wrong: the crontab is now a directory.
+    let from = running.logs.lines.length;
+    await rm(file);
+    await mkdir(file);
+    expect(await logAfter(from, "cannot read the crontab; the previous schedule keeps running")).toMatchObject({
+      level: 50,
+      file,
+      cause: "EISDIR: illegal operation on a directory",
+      lines: 1,
+    });
+    expect(identifiers()).toEqual(["kept"]);
+
+    // A symlink to itself (running as root, chmod 000 would not stop a read).
+    from = running.logs.lines.length;
+    await rm(file, { recursive: true });
+    await symlink(path.basename(file), file);
+    expect(await logAfter(from, "cannot read the crontab; the previous schedule keeps running")).toMatchObject({
+      file,
+      cause: expect.stringMatching(/^ELOOP: /),
+    });
+    expect(identifiers()).toEqual(["kept"]);
+
+    // Deleted: a warning, not an empty schedule.
+    from = running.logs.lines.length;
+    await rm(file);
+    expect(
+      await logAfter(from, "crontab file is gone; the previous schedule keeps running until it reappears (an empty file clears all schedules)"),
+    ).toMatchObject({ level: 40, file, lines: 1 });
+    expect(identifiers()).toEqual(["kept"]);
+    expect(await running.daemon.crontab.reload()).toBe(false);
+
+    // Back with the same text: nothing to reload, and the log says it is readable again.
+    from = running.logs.lines.length;
+    await writeFile(file, `0 * * * * tick ?id=kept {label: "kept"}\n`);
+    await logAfter(from, "crontab file is readable again; its schedule is unchanged");
+    expect(identifiers()).toEqual(["kept"]);
+
+    // An empty file is how to clear every schedule.
+    await writeFile(file, "");
+    await waitFor("the empty file to clear the schedule", () => identifiers().length === 0);
+  });
+
+  it("at start-up is one line naming the file and the cause, exit 2", async () => {
+    const dir = await mkdtemp(path.join(os.tmpdir(), "pgmill-crontab-dir-"));
+    onFileCleanup(() => rm(dir, { recursive: true }));
+    const stderr = expectUserError(
+      await runCli(["run"], { databaseUrl: db.url, env: { PGMILL_CRONTAB: dir, PGMILL_HTTP_PORT: "0" } }),
+    );
+    expect(stderr).toBe(`pgmill: cannot read crontab ${dir}: EISDIR: illegal operation on a directory (PGMILL_CRONTAB)\n`);
+  }, SLOW_CLI_TIMEOUT);
 });

@@ -4,6 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createTestDatabase, type TestDatabase } from "../support/test-database.js";
 import { spawnDaemon } from "../support/daemon-process.js";
 import { addJobWithSql, jobInEngine, runsOf } from "../support/sql-jobs.js";
+import { proxiedDatabase } from "../support/tcp-proxy.js";
 import { waitFor } from "../support/wait-for.js";
 
 // A real endpoint for the built-in `http` task: /slow answers after 1.5s, /hang never.
@@ -26,22 +27,27 @@ afterAll(() => {
 });
 
 describe("the daemon process on SIGTERM", () => {
-  it("lets the running job finish, records it, and exits 0", async () => {
-    const daemon = await spawnDaemon({ DATABASE_URL: db.url, PGMILL_SHUTDOWN_TIMEOUT: "20" });
-    await daemon.waitForLog("pgmill daemon running");
-    const jobId = await addJobWithSql(db.handle.db, "http", { url: `${baseUrl}/slow` });
-    await waitFor("the request to arrive", () => requests.includes("/slow"));
+  // SIGHUP is a closed terminal: the daemon must not outlive it, holding its ports.
+  for (const signal of ["SIGTERM", "SIGHUP"] as const) {
+    it(`${signal}: lets the running job finish, records it, and exits 0`, async () => {
+      const daemon = await spawnDaemon({ DATABASE_URL: db.url, PGMILL_SHUTDOWN_TIMEOUT: "20" });
+      await daemon.waitForLog("pgmill daemon running");
+      const before = requests.filter((r) => r === "/slow").length;
+      const jobId = await addJobWithSql(db.handle.db, "http", { url: `${baseUrl}/slow` });
+      await waitFor("the request to arrive", () => requests.filter((r) => r === "/slow").length > before);
 
-    daemon.child.kill("SIGTERM");
-    expect(await daemon.exited).toBe(0);
+      daemon.child.kill(signal);
+      expect(await daemon.exited).toBe(0);
 
-    const runs = await runsOf(db.handle.db, jobId);
-    expect(runs.map((r) => r.status)).toEqual(["succeeded"]);
-    expect(await jobInEngine(db.handle.db, jobId)).toBeUndefined();
-    const messages = daemon.lines.map((l) => l.msg);
-    expect(messages).toContain("shutting down: cron and fetching stopped, draining running jobs");
-    expect(messages.indexOf("attempt succeeded")).toBeLessThan(messages.indexOf("pgmill daemon stopped"));
-  });
+      const runs = await runsOf(db.handle.db, jobId);
+      expect(runs.map((r) => r.status)).toEqual(["succeeded"]);
+      expect(await jobInEngine(db.handle.db, jobId)).toBeUndefined();
+      const messages = daemon.lines.map((l) => l.msg);
+      expect(daemon.lines.find((l) => l.msg === "received signal; shutting down gracefully (send again to force)")).toMatchObject({ signal });
+      expect(messages).toContain("shutting down: cron and fetching stopped, draining running jobs");
+      expect(messages.indexOf("attempt succeeded")).toBeLessThan(messages.indexOf("pgmill daemon stopped"));
+    });
+  }
 
   it("aborts a job that outlives the drain budget, records it, releases it for another daemon, and exits 0", async () => {
     const daemon = await spawnDaemon({ DATABASE_URL: db.url, PGMILL_SHUTDOWN_TIMEOUT: "1" });
@@ -79,5 +85,27 @@ describe("the daemon process on SIGTERM", () => {
     expect(run).toMatchObject({ status: "failed", attempt: 1 });
     expect(await jobInEngine(db.handle.db, jobId)).toMatchObject({ locked_at: null, attempts: 1 });
   });
-});
 
+  it("exits 1 within a few seconds of a second signal, even with a handler that never settles and a silent database", async () => {
+    const { url, proxy } = await proxiedDatabase(db.url);
+    const daemon = await spawnDaemon(
+      { DATABASE_URL: url, PGMILL_SHUTDOWN_TIMEOUT: "60" },
+      "",
+      { script: "tests/support/daemon-with-stuck-task.ts" },
+    );
+    await daemon.waitForLog("pgmill daemon running");
+    const jobId = await addJobWithSql(db.handle.db, "stuck", {});
+    await waitFor("the stuck job to be locked", async () => (await jobInEngine(db.handle.db, jobId))?.locked_at);
+
+    daemon.child.kill("SIGTERM");
+    await daemon.waitForLog("shutting down: cron and fetching stopped, draining running jobs");
+    // Nothing the forced shutdown sends the database gets an answer now.
+    proxy.freeze();
+    const forcedAt = Date.now();
+    daemon.child.kill("SIGTERM");
+    expect(await daemon.exited).toBe(1);
+    expect(Date.now() - forcedAt).toBeLessThan(8_000);
+    // The shutdown itself never finished: the second signal's deadline ended the process.
+    expect(daemon.lines.map((l) => l.msg)).not.toContain("pgmill daemon stopped");
+  });
+});

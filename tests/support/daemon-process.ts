@@ -18,14 +18,23 @@ export interface DaemonProcess {
   waitForLog(message: string | RegExp, timeoutMs?: number): Promise<Record<string, unknown>>;
 }
 
+export interface SpawnOptions {
+  /** Lead a process group of its own, as a terminal's foreground job does: signal it all with `process.kill(-pid, ...)`. */
+  readonly detached?: boolean;
+  /** A script to run instead of `pgmill run` (a daemon with test tasks, say), relative to the project root. */
+  readonly script?: string;
+}
+
 /** The real CLI (`pgmill run`) as a child process, with its NDJSON stdout parsed. */
-export async function spawnDaemon(env: Record<string, string>, crontab = ""): Promise<DaemonProcess> {
+export async function spawnDaemon(env: Record<string, string>, crontab = "", options: SpawnOptions = {}): Promise<DaemonProcess> {
   const dir = await mkdtemp(path.join(os.tmpdir(), "pgmill-process-"));
   await writeFile(path.join(dir, "crontab"), crontab);
-  const child = spawn(process.execPath, ["--import", TSX_LOADER, path.join(ROOT, "src/cli/main.ts"), "run"], {
+  const command = options.script ? [path.join(ROOT, options.script)] : [path.join(ROOT, "src/cli/main.ts"), "run"];
+  const child = spawn(process.execPath, ["--import", TSX_LOADER, ...command], {
     cwd: dir,
     env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? dir, PGMILL_HTTP_PORT: "0", ...env },
     stdio: ["ignore", "pipe", "pipe"],
+    detached: options.detached ?? false,
   });
   const lines: Record<string, unknown>[] = [];
   let buffered = "";

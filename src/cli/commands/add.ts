@@ -39,7 +39,7 @@ export function registerAdd(program: Command): void {
     .option("--max-attempts <n>", "attempts before dead letters (default: the task's)")
     .option("--key <job-key>", "job key: replaces a pending job with the same key")
     .option("--queue <name>", "named queue: its jobs run one at a time, in order")
-    .option("--database-url <url>", "Postgres connection string (default: embedded Postgres)")
+    .option("--database-url <url>", "Postgres connection string (default: the running daemon's embedded Postgres)")
     .option("--json", "print JSON")
     .action(async (task: string, json: string, options: Record<string, string | boolean | undefined>) => {
       const [args, config] = checkAll([

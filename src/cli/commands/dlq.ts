@@ -6,7 +6,7 @@ import { bigintId, durationSeconds, parseArguments, positiveInt } from "../argum
 import { printObject, printRows } from "../output.js";
 import { commandConfig, withDatabase } from "../with-database.js";
 
-const DB_FLAG = ["--database-url <url>", "Postgres connection string (default: embedded Postgres)"] as const;
+const DB_FLAG = ["--database-url <url>", "Postgres connection string (default: the running daemon's embedded Postgres)"] as const;
 
 export function registerDlq(program: Command): void {
   const dlq = program.command("dlq").description("dead letters: jobs that failed for good");

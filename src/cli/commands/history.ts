@@ -1,5 +1,6 @@
 import type { Command } from "commander";
 import { z } from "zod";
+import { RUN_STATUSES } from "../../db/schema.js";
 import { checkAll } from "../../errors.js";
 import { listHistory } from "../../history/history-queries.js";
 import { bigintId, durationSeconds, parseArguments, positiveInt } from "../arguments.js";
@@ -7,7 +8,7 @@ import { printRows } from "../output.js";
 import { commandConfig, withDatabase } from "../with-database.js";
 
 const historyArguments = z.object({
-  status: z.enum(["succeeded", "failed", "timed_out", "dead", "lost"]).optional(),
+  status: z.enum(RUN_STATUSES).optional(),
   since: durationSeconds.optional(),
   limit: positiveInt.max(10_000),
   job: bigintId.optional(),
@@ -18,11 +19,11 @@ export function registerHistory(program: Command): void {
     .command("history")
     .description("attempts from pgmill.job_runs, newest first")
     .option("--task <name>", "only this task")
-    .option("--status <status>", "succeeded, failed, timed_out, dead or lost")
+    .option("--status <status>", RUN_STATUSES.join(", "))
     .option("--since <duration>", "only the last 15m, 12h, 7d, ...")
     .option("--job <id>", "only this job's attempts")
     .option("--limit <n>", "at most this many", "50")
-    .option("--database-url <url>", "Postgres connection string (default: embedded Postgres)")
+    .option("--database-url <url>", "Postgres connection string (default: the running daemon's embedded Postgres)")
     .option("--json", "print JSON")
     .action(async (options: Record<string, string | boolean | undefined>) => {
       const [args, config] = checkAll([

@@ -9,7 +9,7 @@ export function registerMigrate(program: Command): void {
   program
     .command("migrate")
     .description("apply graphile-worker's and pgmill's migrations, then exit (safe to run from many pods at once)")
-    .option("--database-url <url>", "Postgres connection string (default: embedded Postgres)")
+    .option("--database-url <url>", "Postgres connection string (default: the running daemon's embedded Postgres)")
     .option("--grant-runtime <role>", "then grant this existing role what a daemon needs, and no DDL (least privilege)")
     .option("--json", "print JSON")
     .action(async (options: { databaseUrl?: string; grantRuntime?: string; json?: boolean }) => {

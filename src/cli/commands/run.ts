@@ -1,9 +1,10 @@
 import type { Command } from "commander";
-import { loadConfig } from "../../config/config.js";
+import { loadConfig, type Config } from "../../config/config.js";
 import { SETTING_FLAGS, optionKey, type FlagSetting } from "../../config/flags.js";
 import { serveDaemon } from "../../daemon/serve.js";
 import { handleSignals } from "../../daemon/signals.js";
 import { createLogger } from "../../logging/logger.js";
+import type { AnyTask } from "../../tasks/define-task.js";
 import { tasks } from "../../tasks/index.js";
 
 export function registerRun(program: Command): void {
@@ -15,9 +16,14 @@ export function registerRun(program: Command): void {
     const overrides = Object.fromEntries(
       (Object.keys(SETTING_FLAGS) as FlagSetting[]).map((setting) => [setting, options[optionKey(setting)]]),
     );
-    const config = loadConfig(overrides);
-    const logger = createLogger(config.logLevel);
-    const served = await serveDaemon(config, logger, tasks);
-    handleSignals(served, logger);
+    await runDaemon(loadConfig(overrides), tasks);
   });
+}
+
+/** Serves the daemon until a signal stops it; signals are handled from before start-up on. */
+export async function runDaemon(config: Config, taskList: Readonly<Record<string, AnyTask>>): Promise<void> {
+  const logger = createLogger(config.logLevel);
+  const starting = serveDaemon(config, logger, taskList);
+  handleSignals(starting, logger);
+  await starting;
 }

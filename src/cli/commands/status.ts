@@ -14,7 +14,7 @@ export function registerStatus(program: Command): void {
   program
     .command("status")
     .description("daemons, jobs by task and state, running jobs, dead letters, next cron fires")
-    .option("--database-url <url>", "Postgres connection string (default: embedded Postgres)")
+    .option("--database-url <url>", "Postgres connection string (default: the running daemon's embedded Postgres)")
     .option("--json", "print JSON")
     .action(async (options: { databaseUrl?: string; json?: boolean }) => {
       await withDatabase(commandConfig(options), async ({ database, config }) => {
