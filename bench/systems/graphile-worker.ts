@@ -17,7 +17,7 @@ const silentGraphileLogger = new Logger(() => () => undefined);
 const PGMILL_DEFAULTS = loadConfig({}, {});
 
 /**
- * Bare graphile-worker 0.17 with a plain task list, in this process:
+ * Bare graphile-worker 0.18 with a plain task list, in this process:
  * - `default`: `run({ connectionString, taskList })`: concurrency 1, pool of 10,
  *   no local queue, one get_job and one complete_job round trip per job;
  * - `tuned`: the options src/daemon/engine-options.ts gives pgmill (concurrency
@@ -29,7 +29,7 @@ export class GraphileWorkerAdapter implements SystemAdapter {
   readonly label: string;
   readonly settings: string;
   readonly retryNote =
-    "exponential backoff exp(min(attempts,10)) s, not configurable in 0.17: the first retry is due 2.7 s after the failure; an idle worker finds it on its next poll (pollInterval 2 s)";
+    "exponential backoff exp(min(attempts,10)) s, not configurable in 0.18: the first retry is due 2.7 s after the failure; an idle worker finds it on its next poll (pollInterval 2 s)";
   readonly inProcess = true;
 
   private probe: JobProbe | null = null;
@@ -41,7 +41,7 @@ export class GraphileWorkerAdapter implements SystemAdapter {
 
   constructor(private readonly variant: "default" | "tuned") {
     this.id = variant === "default" ? "gw-default" : "gw-tuned";
-    this.label = variant === "default" ? "graphile-worker 0.17 defaults" : "graphile-worker 0.17 tuned as pgmill";
+    this.label = variant === "default" ? "graphile-worker 0.18 defaults" : "graphile-worker 0.18 tuned as pgmill";
     this.settings =
       variant === "default"
         ? "run({connectionString, taskList}): concurrency 1, maxPoolSize 10, pollInterval 2 s, no local queue, unbatched complete/fail; silent logger, noHandleSignals, no crontab"

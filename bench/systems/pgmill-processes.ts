@@ -12,7 +12,9 @@ import { ledgerSnapshot, type LedgerSnapshot } from "./pgmill.js";
 
 const ROOT = fileURLToPath(new URL("../../", import.meta.url));
 /** The daemon as `npm start` runs it: compiled, no loader. */
-const DAEMON_ENTRY = path.join(ROOT, "dist/cli/main.js");
+const DAEMON_ENTRY = path.join(ROOT, "dist/cli/bin.js");
+/** As `npm start` and the Dockerfile run it. */
+const NODE_FLAGS = ["--max-semi-space-size=16"];
 const START_TIMEOUT_MS = 90_000;
 const STOP_TIMEOUT_MS = 45_000;
 
@@ -29,7 +31,7 @@ export interface DaemonMemory {
 }
 
 /**
- * `count` real `pgmill run` processes (`node dist/cli/main.js run`, as
+ * `count` real `pgmill run` processes (`node dist/cli/bin.js run`, as
  * `npm start` runs it, built from this tree first) on one database, each with
  * the defaults (ledger on), an empty crontab, HTTP on an ephemeral port, and
  * LOG_LEVEL as given (stdout to /dev/null).
@@ -58,7 +60,7 @@ export class PgmillProcesses {
     this.dir = dir;
     await writeFile(path.join(dir, "crontab"), "");
     for (let k = 0; k < this.count; k++) {
-      const child = spawn(process.execPath, [DAEMON_ENTRY, "run"], {
+      const child = spawn(process.execPath, [...NODE_FLAGS, DAEMON_ENTRY, "run"], {
         cwd: dir,
         env: {
           PATH: process.env.PATH ?? "",

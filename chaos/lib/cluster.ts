@@ -1,6 +1,6 @@
 import { mkdir, writeFile } from "node:fs/promises";
 import path from "node:path";
-import { spawnDaemon, type DaemonProcess } from "../../tests/support/daemon-process.js";
+import { spawnDaemon, type DaemonProcess, type SpawnOptions } from "../../tests/support/daemon-process.js";
 import { waitFor } from "../../tests/support/wait-for.js";
 import type { Check } from "./scenario.js";
 
@@ -14,16 +14,23 @@ export interface ClusterDaemon {
   readonly probePort: number;
 }
 
+/** What one daemon gets beyond the cluster's settings. */
+export interface LaunchOptions {
+  readonly settings?: Record<string, string>;
+  readonly spawn?: SpawnOptions;
+}
+
 /**
- * Real `pgmill run` processes on one database. Every process started is
- * tracked, so `stopAll` ends them whatever happened to the scenario.
+ * Real `pgmill run` processes on one database (null: no DATABASE_URL, so each
+ * starts its embedded Postgres). Every process started is tracked, so
+ * `stopAll` ends them whatever happened to the scenario.
  */
 export class Cluster {
   readonly daemons: ClusterDaemon[] = [];
   private readonly started: DaemonProcess[] = [];
 
   constructor(
-    private readonly databaseUrl: string,
+    private readonly databaseUrl: string | null,
     private readonly settings: Record<string, string> = {},
     private readonly crontab = "",
   ) {}
@@ -36,17 +43,19 @@ export class Cluster {
   }
 
   /** Spawns one daemon (not waiting for it to run) and returns it once its probe server listens. */
-  async launch(index: number): Promise<ClusterDaemon> {
+  async launch(index: number, options: LaunchOptions = {}): Promise<ClusterDaemon> {
     const process = await spawnDaemon(
       {
-        DATABASE_URL: this.databaseUrl,
+        ...(this.databaseUrl ? { DATABASE_URL: this.databaseUrl } : {}),
         PGMILL_CONCURRENCY: "8",
         PGMILL_HEARTBEAT_INTERVAL: String(HEARTBEAT_S),
         PGMILL_DEAD_AFTER: String(DEAD_AFTER_S),
         PGMILL_SHUTDOWN_TIMEOUT: "10",
         ...this.settings,
+        ...options.settings,
       },
       this.crontab,
+      options.spawn,
     );
     this.started.push(process);
     const listening = await process.waitForLog(/^probe and metrics server listening/, 60_000);
@@ -71,6 +80,12 @@ export class Cluster {
     await Promise.all(
       this.started.map(async (p) => {
         if (p.child.exitCode !== null || p.child.signalCode !== null) return;
+        // A scenario that paused it (SIGSTOP) and failed before resuming it.
+        try {
+          process.kill(p.child.pid!, "SIGCONT");
+        } catch {
+          // gone meanwhile
+        }
         p.child.kill("SIGTERM");
         await exitWithin(p, 20_000).catch(() => {
           p.child.kill("SIGKILL");
@@ -91,7 +106,6 @@ export class Cluster {
     }
   }
 
-  /** Exits of daemons that were not asked to stop: what a crash loop would show. */
   /** The check every scenario makes: no daemon exited that the scenario did not stop. */
   exitCheck(what = "no daemon exited"): Check {
     const exits = this.started
@@ -112,7 +126,8 @@ export async function isReady(daemon: ClusterDaemon): Promise<boolean> {
   }
 }
 
-async function exitWithin(process: DaemonProcess, timeoutMs: number): Promise<number | NodeJS.Signals> {
+/** The exit code (or signal) of a daemon that is exiting; throws if it is still up after `timeoutMs`. */
+export async function exitWithin(process: DaemonProcess, timeoutMs: number): Promise<number | NodeJS.Signals> {
   let code: number | NodeJS.Signals | undefined;
   void process.exited.then((c) => (code = c));
   await waitFor(`daemon pid ${process.child.pid} to exit`, () => code !== undefined, timeoutMs, 100);

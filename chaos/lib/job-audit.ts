@@ -29,7 +29,7 @@ export interface JobFigures {
   readonly deadLettered: number;
   /** Enqueued, yet neither completed nor dead-lettered: must be 0. */
   readonly lost: number;
-  /** Jobs with more than one attempt in the ledger. */
+  /** Jobs with more than one attempt in the ledger (`stale` rows not counted: they were not applied). */
   readonly runMoreThanOnce: number;
   /** …of which succeeded more than once. */
   readonly succeededMoreThanOnce: number;
@@ -37,6 +37,13 @@ export interface JobFigures {
   readonly inFlightAtFault: number;
   /** Ids of jobs run more than once that were not in flight at any fault (must be none). */
   readonly unexplainedDuplicates: string[];
+  /** `stale` rows: attempts that finished after their daemon was reaped; outcome not applied. */
+  readonly staleRows: number;
+  /**
+   * Ids of jobs completed while another daemon held them: two `succeeded`
+   * rows, or one by a daemon reaped before that attempt finished (must be none).
+   */
+  readonly completedWhileHeldElsewhere: string[];
   /** Ids of lost jobs (first few), for the report. */
   readonly lostIds: string[];
   /** Jobs of the whole database still locked at the end: must be 0. */
@@ -74,11 +81,15 @@ export async function drainCheck(db: Db, ids: string[], timeoutMs = 90_000): Pro
 
 /** Accounts for every enqueued job from the ledger, dead letters and graphile-worker's public view. */
 export async function auditJobs(db: Db, ids: string[], faults: readonly Fault[]): Promise<JobFigures> {
-  const runs = await db
+  const rows = await db
     .selectFrom("pgmill.job_runs")
-    .select(["job_id", "status", "started_at", "finished_at"])
+    .select(["job_id", "status", "started_at", "finished_at", "daemon_id"])
     .where(sql<boolean>`job_id = any(${ids}::bigint[])`)
     .execute();
+  // A stale row is a late outcome that was not applied: not a run of the job.
+  const runs = rows.filter((r) => r.status !== "stale");
+  const reaped = await db.selectFrom("pgmill.daemons").select(["id", "reaped_at"]).where("state", "=", "dead").execute();
+  const reapedAt = new Map(reaped.map((d) => [d.id, d.reaped_at?.getTime() ?? Number.NEGATIVE_INFINITY]));
   const queued = await withEngineTables(db).selectFrom("graphile_worker.jobs").select(["id", "last_error", "locked_by", "attempts"]).where(sql<boolean>`id = any(${ids}::bigint[])`).execute();
   const letters = await db.selectFrom("pgmill.dead_letters").select("job_id").where(sql<boolean>`job_id = any(${ids}::bigint[])`).execute();
   const { rows: locked } = await sql<{ n: number }>`select count(*)::int as n from graphile_worker.jobs where locked_at is not null`.execute(db);
@@ -101,15 +112,19 @@ export async function auditJobs(db: Db, ids: string[], faults: readonly Fault[])
         ),
     );
   const explained = repeated.filter(inFlight);
+  const successes = (id: string) => runsOf.get(id)?.filter((r) => r.status === "succeeded") ?? [];
+  const afterItsReaping = (run: (typeof runs)[number]) => (reapedAt.get(run.daemon_id) ?? Number.POSITIVE_INFINITY) < run.finished_at.getTime();
   return {
     enqueued: ids.length,
     completed: completed.length,
     deadLettered: ids.filter((id) => lettered.has(id)).length,
     lost: lost.length,
     runMoreThanOnce: repeated.length,
-    succeededMoreThanOnce: repeated.filter((id) => runsOf.get(id)!.filter((r) => r.status === "succeeded").length > 1).length,
+    succeededMoreThanOnce: repeated.filter((id) => successes(id).length > 1).length,
     inFlightAtFault: explained.length,
     unexplainedDuplicates: repeated.filter((id) => !inFlight(id)),
+    staleRows: rows.length - runs.length,
+    completedWhileHeldElsewhere: ids.filter((id) => successes(id).length > 1 || successes(id).some(afterItsReaping)),
     lostIds: lost.slice(0, 10),
     lockedLeft: locked[0]!.n,
     leftInQueue: {

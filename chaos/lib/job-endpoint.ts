@@ -8,11 +8,15 @@ import type { AddressInfo } from "node:net";
  */
 export interface JobEndpoint {
   url(workMs: number): string;
+  /** Requests received so far: how many times jobs were executed. */
+  requests(): number;
   close(): Promise<void>;
 }
 
 export async function startJobEndpoint(): Promise<JobEndpoint> {
+  let requests = 0;
   const server = http.createServer((request, response) => {
+    requests++;
     const workMs = Number(/^\/work\/(\d+)$/.exec(request.url ?? "")?.[1] ?? 0);
     setTimeout(() => response.end("done"), workMs);
   });
@@ -20,6 +24,7 @@ export async function startJobEndpoint(): Promise<JobEndpoint> {
   const { port } = server.address() as AddressInfo;
   return {
     url: (workMs) => `http://127.0.0.1:${port}/work/${workMs}`,
+    requests: () => requests,
     close: () =>
       new Promise<void>((resolve) => {
         server.closeAllConnections();

@@ -17,7 +17,8 @@ export function renderReport(results: readonly ScenarioResult[], failures: reado
     "",
     "Written by `npm run chaos` (chaos/run.ts) from its last full run; do not edit by hand.",
     "Real `pgmill run` processes against real Postgres, all traffic on loopback. Jobs are the",
-    "shipped `http` task calling a loopback endpoint that answers after a few hundred ms.",
+    "shipped `http` task calling a loopback endpoint that answers after a few hundred ms (after seconds",
+    "where a scenario needs jobs in flight across a fault).",
     "",
     `- Date: ${env.date}`,
     `- Machine: ${env.machine}`,
@@ -27,18 +28,20 @@ export function renderReport(results: readonly ScenarioResult[], failures: reado
     "",
     "**Lost** = enqueued, yet neither completed nor dead-lettered (must be 0). **Run more than once** =",
     "jobs with more than one attempt in `pgmill.job_runs`; only jobs in flight at a fault (locked",
-    "when it struck, or with an attempt overlapping it) may be. **Left locked** = jobs still locked",
-    "in `graphile_worker.jobs` at the end.",
+    "when it struck, or with an attempt overlapping it) may be. **Stale** = `stale` rows: attempts that",
+    "finished after their daemon was reaped, outcome not applied (not counted as runs). **Held elsewhere** =",
+    "jobs completed while another daemon held them: two `succeeded` rows, or one by a daemon reaped before",
+    "the attempt finished (must be 0). **Left locked** = jobs still locked in `graphile_worker.jobs` at the end.",
     "",
-    "| Scenario | Result | Enqueued | Completed | Lost | Run more than once (in flight at a fault) | Left locked | Recovery (bound) | Took |",
-    "|---|---|---:|---:|---:|---:|---:|---|---:|",
+    "| Scenario | Result | Enqueued | Completed | Lost | Run more than once (in flight at a fault) | Stale | Held elsewhere | Left locked | Recovery (bound) | Took |",
+    "|---|---|---:|---:|---:|---:|---:|---:|---:|---|---:|",
     ...results.map((r) => {
       const { jobs } = r;
       const recovery = r.recoveries.map((x) => `${seconds(x.ms)} (≤ ${seconds(x.boundMs)})`).join(", ") || "–";
       const verdict = violations(r).length ? "**FAIL**" : "pass";
-      return `| ${r.title} | ${verdict} | ${jobs.enqueued} | ${jobs.completed} | ${jobs.lost} | ${jobs.runMoreThanOnce} (${jobs.inFlightAtFault}) | ${jobs.lockedLeft} | ${recovery} | ${seconds(r.durationMs)} |`;
+      return `| ${r.title} | ${verdict} | ${jobs.enqueued} | ${jobs.completed} | ${jobs.lost} | ${jobs.runMoreThanOnce} (${jobs.inFlightAtFault}) | ${jobs.staleRows} | ${jobs.completedWhileHeldElsewhere.length} | ${jobs.lockedLeft} | ${recovery} | ${seconds(r.durationMs)} |`;
     }),
-    ...failures.map((f) => `| ${f.id} | **FAIL** (did not finish) | | | | | | | |`),
+    ...failures.map((f) => `| ${f.id} | **FAIL** (did not finish) | | | | | | | | | |`),
     "",
   ];
   for (const r of results) lines.push(...scenarioSection(r));
@@ -54,9 +57,9 @@ function scenarioSection(r: ScenarioResult): string[] {
     "",
     r.setup + ".",
     "",
-    "| Enqueued | Completed | Dead-lettered | Lost | Run more than once | …in flight at a fault | …succeeded twice | Left locked |",
-    "|---:|---:|---:|---:|---:|---:|---:|---:|",
-    `| ${jobs.enqueued} | ${jobs.completed} | ${jobs.deadLettered} | ${jobs.lost} | ${jobs.runMoreThanOnce} | ${jobs.inFlightAtFault} | ${jobs.succeededMoreThanOnce} | ${jobs.lockedLeft} |`,
+    "| Enqueued | Completed | Dead-lettered | Lost | Run more than once | …in flight at a fault | …succeeded twice | Stale rows | Completed while held elsewhere | Left locked |",
+    "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    `| ${jobs.enqueued} | ${jobs.completed} | ${jobs.deadLettered} | ${jobs.lost} | ${jobs.runMoreThanOnce} | ${jobs.inFlightAtFault} | ${jobs.succeededMoreThanOnce} | ${jobs.staleRows} | ${jobs.completedWhileHeldElsewhere.length} | ${jobs.lockedLeft} |`,
     "",
     ...(r.recoveries.length
       ? ["| Recovery | Measured | Bound |", "|---|---:|---:|", ...r.recoveries.map((x) => `| ${x.what} | ${seconds(x.ms)} | ${seconds(x.boundMs)} |`), ""]

@@ -44,6 +44,9 @@ export function violations(result: ScenarioResult): string[] {
   if (jobs.unexplainedDuplicates.length) {
     found.push(`jobs run more than once without being in flight at a fault: ${jobs.unexplainedDuplicates.slice(0, 10).join(", ")}`);
   }
+  if (jobs.completedWhileHeldElsewhere.length) {
+    found.push(`jobs completed while another daemon held them: ${jobs.completedWhileHeldElsewhere.slice(0, 10).join(", ")}`);
+  }
   if (jobs.lockedLeft > 0) found.push(`${jobs.lockedLeft} jobs left locked`);
   for (const r of result.recoveries) {
     if (r.ms === null || r.ms > r.boundMs) found.push(`${r.what}: ${r.ms === null ? "never" : `${r.ms} ms`} (bound ${r.boundMs} ms)`);

@@ -1,10 +1,14 @@
 import type { Scenario } from "../lib/scenario.js";
 import { connectionLimit } from "./connection-limit.js";
 import { crontabOnce } from "./crontab-once.js";
+import { crontabReadError } from "./crontab-read-error.js";
+import { ctrlC } from "./ctrl-c.js";
 import { killNine } from "./kill-nine.js";
+import { postgresCrash } from "./postgres-crash.js";
 import { postgresRestart } from "./postgres-restart.js";
 import { queueKillNine } from "./queue-kill-nine.js";
 import { rollingRestart } from "./rolling-restart.js";
+import { sigstopPause } from "./sigstop-pause.js";
 import { terminateBackends } from "./terminate-backends.js";
 
 /** Every scenario, in the order the suite runs them. */
@@ -16,4 +20,8 @@ export const SCENARIOS: Readonly<Record<string, Scenario>> = {
   "rolling-restart": rollingRestart,
   "crontab-once": crontabOnce,
   "connection-limit": connectionLimit,
+  "sigstop-pause": sigstopPause,
+  "postgres-crash": postgresCrash,
+  "crontab-read-error": crontabReadError,
+  "ctrl-c": ctrlC,
 };

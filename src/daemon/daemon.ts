@@ -15,6 +15,7 @@ import { createDaemonEvents, type DaemonEvents, type DaemonState } from "./daemo
 import { onCronEnqueued } from "../engine/cron-adapter.js";
 import { POLL_INTERVAL_MS, engineOptions } from "../engine/engine-options.js";
 import { PoolSupervisor } from "../engine/pool-supervisor.js";
+import { releaseLocks } from "../engine/job-writes.js";
 import { nudgeFreedQueues } from "../engine/queue-nudge.js";
 import { engineTaskList } from "../engine/task-list.js";
 import { Heartbeat } from "./heartbeat.js";
@@ -230,12 +231,21 @@ export class Daemon {
     await this.close();
   }
 
-  /** Records the attempts still running, then has graphile-worker release their jobs. */
+  /**
+   * Records the attempts still running, then releases their jobs. The engine's
+   * forceful kill fails them only if no graceful stop began first (0.18's
+   * `runner.kill()` skips a pool that is already shutting down), so whatever
+   * this daemon still locks is unlocked here too: its row will say `stopped`,
+   * which no peer reaps, and the engine's own timeout is four hours.
+   */
   private async releaseAbandoned(): Promise<void> {
     this.stopBackgroundWork();
     const count = await this.attempts.recordAbandoned("abandoned: the daemon shut down before the attempt finished");
     if (count) this.logger.warn({ jobs: count }, "releasing jobs whose handlers did not settle");
     await this.pool.kill();
+    await releaseLocks(this.database.db, this.identity.lockIds).catch((error: unknown) =>
+      this.logger.error({ err: error, lockIds: this.identity.lockIds }, "could not release this daemon's job locks; a peer cannot reap a stopped daemon"),
+    );
   }
 
   private async close(): Promise<void> {

@@ -7,7 +7,7 @@ import { SCENARIOS } from "../../chaos/scenarios/index.js";
 // each drives three daemon processes and must not starve the others of CPU.
 describe("chaos (short)", () => {
   for (const [id, scenario] of Object.entries(SCENARIOS)) {
-    it(`${id}: no job lost, only jobs in flight at a fault run twice, none left locked, recovery within its bound`, async () => {
+    it(`${id}: no job lost, only jobs in flight at a fault run twice, none completed while another daemon held it, none left locked, recovery within its bound`, async () => {
       const result = await scenario(inject("adminUrl"), "short");
       expect(violations(result)).toEqual([]);
       expect(result.jobs.enqueued).toBeGreaterThan(0);

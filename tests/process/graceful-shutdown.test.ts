@@ -86,6 +86,24 @@ describe("the daemon process on SIGTERM", () => {
     expect(await jobInEngine(db.handle.db, jobId)).toMatchObject({ locked_at: null, attempts: 1 });
   });
 
+  it("records and releases a job whose handler never settles, once the drain budget is spent", async () => {
+    const daemon = await spawnDaemon(
+      { DATABASE_URL: db.url, PGMILL_SHUTDOWN_TIMEOUT: "1" },
+      "",
+      { script: "tests/support/daemon-with-stuck-task.ts" },
+    );
+    await daemon.waitForLog("pgmill daemon running");
+    const jobId = await addJobWithSql(db.handle.db, "stuck", {}, { maxAttempts: 5 });
+    await waitFor("the stuck job to be locked", async () => (await jobInEngine(db.handle.db, jobId))?.locked_at);
+
+    daemon.child.kill("SIGTERM");
+    expect(await daemon.exited).toBe(0);
+    const [run] = await runsOf(db.handle.db, jobId);
+    expect(run).toMatchObject({ status: "failed", attempt: 1 });
+    // Unlocked for any daemon now: a stopped daemon is never reaped, and the engine's own timeout is four hours.
+    expect(await jobInEngine(db.handle.db, jobId)).toMatchObject({ locked_at: null, locked_by: null });
+  });
+
   it("exits 1 within a few seconds of a second signal, even with a handler that never settles and a silent database", async () => {
     const { url, proxy } = await proxiedDatabase(db.url);
     const daemon = await spawnDaemon(
