@@ -75,17 +75,19 @@ export class AttemptRunner {
    * write their history rows now (the process is about to exit), as failed, or
    * dead with a dead letter if it was their last attempt.
    */
-  async recordAbandoned(reason: string): Promise<number> {
+  async recordAbandoned(reason: string): Promise<Set<string>> {
     const writes: Promise<Recorded>[] = [];
+    const jobIds = new Set<string>();
     for (const attempt of this.inFlight) {
       if (attempt.recorded) continue;
       attempt.recorded = true;
+      jobIds.add(attempt.job.id);
       const outcome = classify({ error: new Error(reason) }, null, attempt.job.attempt >= attempt.job.maxAttempts);
       // No waiting on the lease here: the process is leaving. The ledger's lock check still applies.
       writes.push(this.record(attempt, outcome, { waitForLease: false }));
     }
     await Promise.allSettled(writes);
-    return writes.length;
+    return jobIds;
   }
 
   private async attempt(task: AnyTask, job: ClaimedJob): Promise<void> {

@@ -15,7 +15,6 @@ import { createDaemonEvents, type DaemonEvents, type DaemonState } from "./daemo
 import { onCronEnqueued } from "../engine/cron-adapter.js";
 import { POLL_INTERVAL_MS, engineOptions } from "../engine/engine-options.js";
 import { PoolSupervisor } from "../engine/pool-supervisor.js";
-import { releaseLocks } from "../engine/job-writes.js";
 import { nudgeFreedQueues } from "../engine/queue-nudge.js";
 import { engineTaskList } from "../engine/task-list.js";
 import { Heartbeat } from "./heartbeat.js";
@@ -57,6 +56,7 @@ export class Daemon {
     readonly pool: PoolSupervisor,
     readonly heartbeat: Heartbeat,
     readonly lease: Lease,
+    private readonly reaper: Reaper,
   ) {}
 
   static async start(
@@ -146,7 +146,7 @@ export class Daemon {
       events,
       logger,
     );
-    daemon = new Daemon(identity, events, config, logger, target, database, ledger, crontab, attempts, pool, heartbeat, lease);
+    daemon = new Daemon(identity, events, config, logger, target, database, ledger, crontab, attempts, pool, heartbeat, lease, reaper);
     onCronEnqueued(pool.events, (identifiers, at) => events.emit("cron:enqueued", identifiers, at));
     nudgeFreedQueues(pool.events, config.batchDelayMs);
     return daemon;
@@ -227,25 +227,33 @@ export class Daemon {
     );
     this.stopBackgroundWork();
     const drained = await settlesWithin(this.pool.stop(), this.config.shutdownTimeoutMs + ABORT_GRACE_MS);
-    if (!drained) await this.releaseAbandoned();
+    if (drained) await this.releaseLeftovers(new Set());
+    else await this.releaseAbandoned();
     await this.close();
   }
 
-  /**
-   * Records the attempts still running, then releases their jobs. The engine's
-   * forceful kill fails them only if no graceful stop began first (0.18's
-   * `runner.kill()` skips a pool that is already shutting down), so whatever
-   * this daemon still locks is unlocked here too: its row will say `stopped`,
-   * which no peer reaps, and the engine's own timeout is four hours.
-   */
+  /** Records the attempts still running, has the engine fail them, and releases what is still locked. */
   private async releaseAbandoned(): Promise<void> {
     this.stopBackgroundWork();
-    const count = await this.attempts.recordAbandoned("abandoned: the daemon shut down before the attempt finished");
-    if (count) this.logger.warn({ jobs: count }, "releasing jobs whose handlers did not settle");
+    const recorded = await this.attempts.recordAbandoned("abandoned: the daemon shut down before the attempt finished");
+    if (recorded.size) this.logger.warn({ jobs: recorded.size }, "releasing jobs whose handlers did not settle");
     await this.pool.kill();
-    await releaseLocks(this.database.db, this.identity.lockIds).catch((error: unknown) =>
-      this.logger.error({ err: error, lockIds: this.identity.lockIds }, "could not release this daemon's job locks; a peer cannot reap a stopped daemon"),
-    );
+    await this.releaseLeftovers(recorded);
+  }
+
+  /**
+   * Last, whatever this daemon's locks still hold is released the way a dead
+   * peer's jobs are (a `lost` row unless `recorded` has this attempt's row):
+   * its row will say `stopped`, which no peer reaps, and the engine's own lock
+   * timeout is four hours. graphile-worker 0.18 leaves jobs locked when it
+   * stops a pool whose local queue holds some, and its `runner.kill()` does
+   * nothing once a graceful stop began (a handler that never settles).
+   */
+  private async releaseLeftovers(recorded: ReadonlySet<string>): Promise<void> {
+    this.reaper.retire(this.identity.lockIds, "the daemon shut down with the job still locked");
+    await this.reaper
+      .releaseRetired(recorded)
+      .catch((error: unknown) => this.logger.error({ err: error }, "could not release this daemon's remaining job locks"));
   }
 
   private async close(): Promise<void> {

@@ -89,26 +89,40 @@ export class Reaper {
     return { daemons: result.daemons, jobs: result.jobs };
   }
 
-  private async releaseRetired(): Promise<void> {
-    if (!this.retired.size) return;
+  /**
+   * Releases what retired lock ids still hold: the next reap does it, and a
+   * daemon shutting down does it last, since no peer reaps a stopped daemon.
+   * Jobs in `recorded` already have this attempt's history row (and dead
+   * letter): they are only unlocked.
+   */
+  async releaseRetired(recorded: ReadonlySet<string> = new Set()): Promise<number> {
+    if (!this.retired.size) return 0;
     const ids = [...this.retired.keys()];
     const owners = new Map(
       ids.map((w) => [w, { daemonId: this.identity.id, reason: `worker pool of this daemon stopped (${this.retired.get(w)}); its job was released` }] as const),
     );
-    const { jobs, lettered } = await this.db.transaction().execute((trx) => this.releaseHeld(trx, owners));
+    const { jobs, lettered } = await this.db.transaction().execute((trx) => this.releaseHeld(trx, owners, recorded));
     for (const id of ids) this.retired.delete(id);
     if (jobs) this.logger.warn({ jobs }, "released the jobs a stopped worker pool of this daemon still held");
     for (const task of lettered) this.events.emit("job:dead", task, "daemon_lost");
+    return jobs;
   }
 
   /**
    * For every job locked by one of `owners`' worker ids: a `lost` history row,
    * the lock released, and a dead letter if it was on its last attempt.
    */
-  private async releaseHeld(trx: Transaction<Database>, owners: ReadonlyMap<string, Owner>): Promise<{ jobs: number; lettered: string[] }> {
+  private async releaseHeld(
+    trx: Transaction<Database>,
+    owners: ReadonlyMap<string, Owner>,
+    recorded: ReadonlySet<string> = new Set(),
+  ): Promise<{ jobs: number; lettered: string[] }> {
     if (!owners.size) return { jobs: 0, lettered: [] };
-    const held = await jobsLockedBy(trx, [...owners.keys()]);
-    if (!held.length) return { jobs: 0, lettered: [] };
+    const locked = await jobsLockedBy(trx, [...owners.keys()]);
+    if (!locked.length) return { jobs: 0, lettered: [] };
+    await releaseLocks(trx, [...owners.keys()]);
+    const held = locked.filter((job) => !recorded.has(job.id));
+    if (!held.length) return { jobs: locked.length, lettered: [] };
     const now = new Date();
     const ownerOf = (job: (typeof held)[number]) => owners.get(job.locked_by ?? "")!;
     await trx
@@ -136,14 +150,13 @@ export class Reaper {
         }),
       )
       .execute();
-    await releaseLocks(trx, [...owners.keys()]);
     const lastAttempts = held.filter((job) => job.attempts >= job.max_attempts);
     const lettered = await moveToDeadLetters(
       trx,
       lastAttempts.map((job) => ({ ...job, needsLetter: true, lastError: ownerOf(job).reason })),
       { reason: "daemon_lost", daemonId: this.identity.id },
     );
-    return { jobs: held.length, lettered: lettered.map((j) => j.task_identifier) };
+    return { jobs: locked.length, lettered: lettered.map((j) => j.task_identifier) };
   }
 }
 

@@ -1,6 +1,7 @@
 import { EventEmitter } from "node:events";
 import { run, type Runner, type RunnerOptions, type WorkerEvents } from "graphile-worker";
 import { settlesWithin } from "../async/settles-within.js";
+import { isReleasedQueueNoise } from "./engine-logger.js";
 import type { Logger } from "../logging/logger.js";
 
 const RESTART_MIN_MS = 500;
@@ -102,7 +103,12 @@ export class PoolSupervisor {
     if (this.watchdog) clearInterval(this.watchdog);
     if (this.restartTimer) clearTimeout(this.restartTimer);
     const runner = this.runner;
-    if (runner) await runner.stop().catch((error) => this.logger.warn({ err: error }, "runner stop reported an error"));
+    if (runner) {
+      await runner.stop().catch((error: unknown) => {
+        const quirk = error instanceof Error && isReleasedQueueNoise(error.message);
+        this.logger[quirk ? "debug" : "warn"]({ err: error }, "runner stop reported an error");
+      });
+    }
   }
 
   /**

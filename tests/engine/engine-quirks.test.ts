@@ -1,6 +1,7 @@
 import { EventEmitter } from "node:events";
 import { Logger, run, type Runner, type WorkerEvents } from "graphile-worker";
 import { sql } from "kysely";
+import pg from "pg";
 import { beforeAll, describe, expect, it } from "vitest";
 import { engineOptions } from "../../src/engine/engine-options.js";
 import { onFileCleanup } from "../support/file-cleanup.js";
@@ -110,5 +111,39 @@ describe("graphile-worker behaviours pgmill works around", () => {
     expect(logs.length).toBeGreaterThan(errorsBefore);
     expect(logs.at(-1)).toContain("simulated: task lookup failed");
     await runner.stop().catch(() => undefined);
+  }, 40_000);
+
+  it("stopping a pool whose local queue holds jobs logs errors ('queue is already released') and may leave them locked (the daemon quiets the lines and releases what is left at shutdown)", async () => {
+    const errors: string[] = [];
+    let release: () => void = () => undefined;
+    const held = new Promise<void>((resolve) => (release = resolve));
+    const ran: string[] = [];
+    // A pool of our own, as pgmill passes one: the engine ends a pool it made itself
+    // while the local queue's jobs are still being returned.
+    const pgPool = new pg.Pool({ connectionString: db.url, max: 4 });
+    onFileCleanup(() => pgPool.end());
+    const runner = await run({
+      pgPool,
+      // The first job holds the only worker, so the rest wait in the local queue.
+      taskList: { waiting: async (_payload, helpers) => void (ran.push(helpers.job.id), await held) },
+      logger: new Logger(() => (level, message) => void (level === "error" && errors.push(message))),
+      noHandleSignals: true,
+      parsedCronItems: [],
+      preset: { worker: { concurrentJobs: 1, pollInterval: 500, localQueue: { size: 4 } } },
+    });
+    onFileCleanup(() => runner.stop().catch(() => undefined));
+    await sql`
+      select graphile_worker.add_jobs(array(
+        select row('waiting', '{}'::json, null, null, null, null, null, null)::graphile_worker.job_spec from generate_series(1, 3)
+      ))
+    `.execute(db.handle.db);
+    await waitFor("a job to run and the others to wait locally", async () => {
+      const { rows: locked } = await sql<{ n: number }>`select count(*)::int as n from graphile_worker.jobs where locked_at is not null`.execute(db.handle.db);
+      return ran.length === 1 && locked[0]!.n === 3;
+    }, 15_000);
+    const stopped = runner.stop().catch(() => "rejected");
+    release();
+    await stopped;
+    expect(errors.some((m) => m.includes("Cannot background something when the queue is already released"))).toBe(true);
   }, 40_000);
 });
