@@ -1,19 +1,10 @@
 import type { JobHelpers, TaskList } from "graphile-worker";
-import { splitCronMetadata, type CronTick } from "./cron-adapter.js";
+import type { JobInfo } from "../tasks/define-task.js";
+import { splitCronMetadata } from "./cron-adapter.js";
 import { runAtDate } from "./run-at.js";
 
-/** A claimed job as pgmill's attempt runner sees it, free of the engine's shapes. */
-export interface ClaimedJob {
-  readonly id: string;
-  readonly task: string;
-  readonly queue: string | null;
-  readonly key: string | null;
-  /** 1 on the first attempt. */
-  readonly attempt: number;
-  readonly maxAttempts: number;
-  readonly priority: number;
-  readonly runAt: Date;
-  readonly createdAt: Date;
+/** A claimed job as pgmill's attempt runner sees it, free of the engine's shapes: what a handler sees, and more. */
+export interface ClaimedJob extends JobInfo {
   readonly revision: number;
   readonly flags: string[] | null;
   /** The pool or worker id whose lock the engine claimed it under. */
@@ -22,8 +13,6 @@ export interface ClaimedJob {
   readonly storedPayload: unknown;
   /** The payload the handler's schema checks: the stored one without cron's metadata. */
   readonly input: unknown;
-  /** Set when the crontab enqueued the job. */
-  readonly cron: CronTick | null;
   /** The pool's signal: aborted when graphile-worker gives up waiting at shutdown. */
   readonly engineSignal: AbortSignal;
 }

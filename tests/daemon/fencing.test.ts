@@ -1,9 +1,9 @@
-import { sql } from "kysely";
 import { beforeAll, describe, expect, it } from "vitest";
 import { z } from "zod";
 import type { Daemon } from "../../src/daemon/daemon.js";
 import { withEngineTables } from "../../src/engine/jobs-view.js";
 import { defineTask, taskRegistry } from "../../src/index.js";
+import { addJobsAtOnce } from "../support/sql-jobs.js";
 import { proxiedDatabase, type TcpProxy } from "../support/tcp-proxy.js";
 import { startTestDaemon } from "../support/test-daemon.js";
 import { createTestDatabase, type TestDatabase } from "../support/test-database.js";
@@ -43,12 +43,7 @@ beforeAll(async () => {
 describe("fencing", () => {
   it("a daemon reaped while cut off completes nothing, starts nothing it had queued, and rejoins under a new id", async () => {
     // One statement, one NOTIFY, one batch fetch: one job to the only worker, three to the local queue.
-    const { rows } = await sql<{ id: string }>`
-      select id from graphile_worker.add_jobs(array(
-        select row('work', '{}'::json, null, null, null, null, null, null)::graphile_worker.job_spec from generate_series(1, 4)
-      ))
-    `.execute(db.handle.db);
-    const ids = rows.map((r) => r.id);
+    const ids = await addJobsAtOnce(db.handle.db, "work", 4);
     await waitFor("the first job to be held", () => releases.length === 1, 10_000);
     const reapedId = cutOff.id;
     await waitFor("all four to be locked by the cut-off daemon", async () => {

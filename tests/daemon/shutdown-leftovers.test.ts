@@ -1,8 +1,8 @@
-import { sql } from "kysely";
 import { beforeAll, describe, expect, it } from "vitest";
 import { z } from "zod";
 import { withEngineTables } from "../../src/engine/jobs-view.js";
 import { defineTask, taskRegistry } from "../../src/index.js";
+import { addJobsAtOnce } from "../support/sql-jobs.js";
 import { startTestDaemon, type TestDaemon } from "../support/test-daemon.js";
 import { createTestDatabase, type TestDatabase } from "../support/test-database.js";
 import { waitFor } from "../support/wait-for.js";
@@ -23,12 +23,7 @@ beforeAll(async () => {
 
 describe("a daemon shutting down with jobs waiting in its local queue", () => {
   it("leaves none of them locked, and every attempt it counted has a history row", async () => {
-    const { rows } = await sql<{ id: string }>`
-      select id from graphile_worker.add_jobs(array(
-        select row('held', '{}'::json, null, null, null, null, null, null)::graphile_worker.job_spec from generate_series(1, 3)
-      ))
-    `.execute(db.handle.db);
-    const ids = rows.map((r) => r.id);
+    const ids = await addJobsAtOnce(db.handle.db, "held", 3);
     const engineJobs = () => withEngineTables(db.handle.db).selectFrom("graphile_worker.jobs").select(["id", "locked_at", "attempts"]).where("id", "in", ids).execute();
     await waitFor("one job running, two waiting locally", async () => releases.length === 1 && (await engineJobs()).every((j) => j.locked_at), 15_000);
 

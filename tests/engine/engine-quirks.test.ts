@@ -6,7 +6,7 @@ import { beforeAll, describe, expect, it } from "vitest";
 import { engineOptions } from "../../src/engine/engine-options.js";
 import { onFileCleanup } from "../support/file-cleanup.js";
 import { captureLogs } from "../support/log-capture.js";
-import { addJobWithSql } from "../support/sql-jobs.js";
+import { addJobsAtOnce, addJobWithSql } from "../support/sql-jobs.js";
 import { createTestDatabase, type TestDatabase } from "../support/test-database.js";
 import { waitFor } from "../support/wait-for.js";
 
@@ -132,11 +132,7 @@ describe("graphile-worker behaviours pgmill works around", () => {
       preset: { worker: { concurrentJobs: 1, pollInterval: 500, localQueue: { size: 4 } } },
     });
     onFileCleanup(() => runner.stop().catch(() => undefined));
-    await sql`
-      select graphile_worker.add_jobs(array(
-        select row('waiting', '{}'::json, null, null, null, null, null, null)::graphile_worker.job_spec from generate_series(1, 3)
-      ))
-    `.execute(db.handle.db);
+    await addJobsAtOnce(db.handle.db, "waiting", 3);
     await waitFor("a job to run and the others to wait locally", async () => {
       const { rows: locked } = await sql<{ n: number }>`select count(*)::int as n from graphile_worker.jobs where locked_at is not null`.execute(db.handle.db);
       return ran.length === 1 && locked[0]!.n === 3;

@@ -23,6 +23,16 @@ export async function addJobWithSql(
   return rows[0]!.id;
 }
 
+/** `count` jobs of `task` with an empty payload in one statement: one NOTIFY, so the first fetch sees them all. */
+export async function addJobsAtOnce(db: Db, task: string, count: number): Promise<string[]> {
+  const { rows } = await sql<{ id: string }>`
+    select id from graphile_worker.add_jobs(array(
+      select row(${task}, '{}'::json, null, null, null, null, null, null)::graphile_worker.job_spec from generate_series(1, ${count}::int)
+    ))
+  `.execute(db);
+  return rows.map((r) => r.id);
+}
+
 /** Makes a job due now (skipping graphile-worker's retry backoff) so retry tests stay quick. */
 export async function makeDueNow(db: Db, jobId: string): Promise<void> {
   await sql`select graphile_worker.reschedule_jobs(array[${jobId}::bigint], run_at => now())`.execute(db);
