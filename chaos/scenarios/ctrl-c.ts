@@ -12,7 +12,7 @@ import { Cluster, exitWithin, type ClusterDaemon } from "../lib/cluster.js";
 import { auditJobs, drainCheck, lockedJobIds, type Fault } from "../lib/job-audit.js";
 import { startJobEndpoint } from "../lib/job-endpoint.js";
 import { addHttpJobs } from "../lib/load.js";
-import { since, Teardown, type Scenario } from "../lib/scenario.js";
+import { since, sleep, Teardown, type Scenario } from "../lib/scenario.js";
 
 /** Slow jobs outlast the drain budget (PGMILL_SHUTDOWN_TIMEOUT), quick ones finish within it. */
 const SIZES = {
@@ -87,12 +87,14 @@ export const ctrlC: Scenario = async (_adminUrl, size) => {
     const drained = await drainCheck(db, ids);
     const { rows } = await sql<{ id: string }>`select (graphile_worker.add_job('stuck', '{}'::json)).id as id`.execute(db);
     const stuckId = rows[0]!.id;
+    // Claimed by the daemon (its beat's jobs_in_flight may still count the jobs drained before).
     await waitFor(
       "the stuck job to be running",
-      async () => (await db.selectFrom("pgmill.daemons").select("jobs_in_flight").where("pid", "=", second.daemon.process.child.pid!).executeTakeFirst())?.jobs_in_flight,
+      async () => (await withEngineTables(db).selectFrom("graphile_worker.jobs").select("locked_at").where("id", "=", stuckId).executeTakeFirst())?.locked_at,
       30_000,
       100,
     );
+    await sleep(500);
     ctrlCIn(second.daemon);
     await second.daemon.process.waitForLog(/^shutting down/, 10_000);
     const forcedAt = Date.now();

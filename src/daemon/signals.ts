@@ -20,8 +20,9 @@ export function handleSignals(starting: Promise<ServedDaemon>, logger: Logger): 
   let signalled = 0;
   const exit = (code: number) => {
     logger.flush();
-    process.exitCode = code;
-    setTimeout(() => process.exit(code), FLUSH_MS).unref();
+    // A second signal during the flush still makes it 1.
+    process.exitCode = signalled > 1 ? 1 : code;
+    setTimeout(() => process.exit(process.exitCode), FLUSH_MS).unref();
   };
   const onSignal = (signal: NodeJS.Signals) => {
     signalled++;
