@@ -41,7 +41,9 @@ export interface JobFigures {
   readonly staleRows: number;
   /**
    * Ids of jobs completed while another daemon held them: two `succeeded`
-   * rows, or one by a daemon reaped before that attempt finished (must be none).
+   * attempts that ran at the same time, or one by a daemon reaped before that
+   * attempt finished (must be none). Two successes one after the other are a
+   * job whose first completion a fault swallowed: run more than once, in flight.
    */
   readonly completedWhileHeldElsewhere: string[];
   /** Ids of lost jobs (first few), for the report. */
@@ -114,6 +116,8 @@ export async function auditJobs(db: Db, ids: string[], faults: readonly Fault[])
   const explained = repeated.filter(inFlight);
   const successes = (id: string) => runsOf.get(id)?.filter((r) => r.status === "succeeded") ?? [];
   const afterItsReaping = (run: (typeof runs)[number]) => (reapedAt.get(run.daemon_id) ?? Number.POSITIVE_INFINITY) < run.finished_at.getTime();
+  const overlapping = (id: string) =>
+    successes(id).some((a, i) => successes(id).slice(i + 1).some((b) => a.started_at < b.finished_at && b.started_at < a.finished_at));
   return {
     enqueued: ids.length,
     completed: completed.length,
@@ -124,7 +128,7 @@ export async function auditJobs(db: Db, ids: string[], faults: readonly Fault[])
     inFlightAtFault: explained.length,
     unexplainedDuplicates: repeated.filter((id) => !inFlight(id)),
     staleRows: rows.length - runs.length,
-    completedWhileHeldElsewhere: ids.filter((id) => successes(id).length > 1 || successes(id).some(afterItsReaping)),
+    completedWhileHeldElsewhere: ids.filter((id) => overlapping(id) || successes(id).some(afterItsReaping)),
     lostIds: lost.slice(0, 10),
     lockedLeft: locked[0]!.n,
     leftInQueue: {

@@ -1,6 +1,7 @@
 import { EventEmitter } from "node:events";
 import { run, type Runner, type RunnerOptions, type WorkerEvents } from "graphile-worker";
 import { settlesWithin } from "../async/settles-within.js";
+import { absorbEngineRejections } from "./engine-rejections.js";
 import { isReleasedQueueNoise } from "./engine-logger.js";
 import type { Logger } from "../logging/logger.js";
 
@@ -9,6 +10,8 @@ const RESTART_MAX_MS = 30_000;
 const WATCHDOG_EVERY_MS = 5_000;
 /** After the shutdown budget, a forceful kill gets this long before the runner is given up on. */
 const KILL_GRACE_MS = 10_000;
+/** Longer than graphile-worker's retries of returning a local queue. */
+const RETURN_RETRIES_MS = 60_000;
 
 /** What the watchdog needs to know about the rest of the daemon. */
 export interface PoolConditions {
@@ -41,6 +44,7 @@ export class PoolSupervisor {
   private restarts = 0;
   private lastFetch = Date.now();
   private watchdog: NodeJS.Timeout | null = null;
+  private detachRejections: (() => void) | null = null;
   /** The current runner's pool and worker ids: what its job locks carry. */
   private lockIds = new Set<string>();
   /** Why graphile-worker shut the current pool down, when it did so itself. */
@@ -89,6 +93,7 @@ export class PoolSupervisor {
 
   /** Starts the first runner; resolves once it is up (retrying until it is). */
   async start(): Promise<void> {
+    this.detachRejections ??= absorbEngineRejections(this.logger);
     this.watchdog ??= setInterval(() => this.checkWedged(), WATCHDOG_EVERY_MS);
     this.watchdog.unref();
     while (!this.stopping && !this.runner) {
@@ -100,6 +105,7 @@ export class PoolSupervisor {
   /** Graceful stop: cron and fetching stop, running jobs drain (see engine options). */
   async stop(): Promise<void> {
     this.stopping = true;
+    this.releaseRejectionsLater();
     if (this.watchdog) clearInterval(this.watchdog);
     if (this.restartTimer) clearTimeout(this.restartTimer);
     const runner = this.runner;
@@ -130,9 +136,17 @@ export class PoolSupervisor {
   /** Forceful stop: graphile-worker fails (releases) the jobs still running so another daemon can take them. */
   async kill(): Promise<void> {
     this.stopping = true;
+    this.releaseRejectionsLater();
     if (this.watchdog) clearInterval(this.watchdog);
     if (this.restartTimer) clearTimeout(this.restartTimer);
     await this.runner?.kill("pgmill forced shutdown").catch((error) => this.logger.warn({ err: error }, "runner kill reported an error"));
+  }
+
+  /** A stopped pool's queue may still fail to return after the stop resolves (retries run for a while). */
+  private releaseRejectionsLater(): void {
+    const detach = this.detachRejections;
+    this.detachRejections = null;
+    if (detach) setTimeout(detach, RETURN_RETRIES_MS).unref();
   }
 
   private checkWedged(): void {
