@@ -258,6 +258,7 @@ export class Daemon {
 
   private async close(): Promise<void> {
     await this.ledger.close(LEDGER_CLOSE_MS);
+    this.lease.close();
     await this.heartbeat.stop();
     await this.database.close().catch((error) => this.logger.warn({ err: error }, "closing the database pool failed"));
     await this.target.embedded?.stop();

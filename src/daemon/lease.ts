@@ -14,6 +14,7 @@ export class Lease {
   private confirmedAt = Number.NEGATIVE_INFINITY;
   private steadySince: number | null = null;
   private epochNow = 0;
+  private closed = false;
 
   constructor(
     private readonly deadAfterMs: number,
@@ -44,6 +45,11 @@ export class Lease {
     this.steadySince = null;
   }
 
+  /** The daemon has stopped: nothing waits for a beat any more. */
+  close(): void {
+    this.closed = true;
+  }
+
   /** Held now, by the last confirmed beat. */
   fresh(epoch = this.epochNow): boolean {
     return epoch === this.epochNow && this.clock() - this.confirmedAt < this.deadAfterMs * FENCE_FRACTION;
@@ -59,7 +65,7 @@ export class Lease {
    * beating to find out; false if that epoch was reaped or `signal` aborted.
    */
   async confirmed(epoch: number, signal?: AbortSignal): Promise<boolean> {
-    while (!signal?.aborted) {
+    while (!signal?.aborted && !this.closed) {
       if (epoch !== this.epochNow) return false;
       if (this.fresh(epoch)) return true;
       await this.beatNow();

@@ -57,6 +57,12 @@ describe("lease", () => {
     expect(await lease.confirmed(lease.epoch)).toBe(true);
   });
 
+  it("stops waiting for a beat once the daemon has closed it", async () => {
+    const { lease } = leaseWith(10_000);
+    setTimeout(() => lease.close(), 50);
+    expect(await lease.confirmed(lease.epoch)).toBe(false);
+  });
+
   it("gives up waiting when the signal aborts", async () => {
     const { lease } = leaseWith(10_000);
     const controller = new AbortController();
