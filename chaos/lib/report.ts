@@ -30,7 +30,7 @@ export function renderReport(results: readonly ScenarioResult[], failures: reado
     "jobs with more than one attempt in `pgmill.job_runs`; only jobs in flight at a fault (locked",
     "when it struck, or with an attempt overlapping it) may be. **Stale** = `stale` rows: attempts that",
     "finished after their daemon was reaped, outcome not applied (not counted as runs). **Held elsewhere** =",
-    "jobs completed while another daemon held them: two `succeeded` rows, or one by a daemon reaped before",
+    "jobs completed while another daemon held them: two `succeeded` attempts at once, or one by a daemon reaped before",
     "the attempt finished (must be 0). **Left locked** = jobs still locked in `graphile_worker.jobs` at the end.",
     "",
     "| Scenario | Result | Enqueued | Completed | Lost | Run more than once (in flight at a fault) | Stale | Held elsewhere | Left locked | Recovery (bound) | Took |",
