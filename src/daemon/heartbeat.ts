@@ -30,6 +30,7 @@ export class Heartbeat {
   private timer: NodeJS.Timeout | null = null;
   private beating: Promise<void> | null = null;
   private reaping: Promise<void> | null = null;
+  private again = false;
 
   constructor(
     private readonly db: Db,
@@ -61,11 +62,20 @@ export class Heartbeat {
     }, this.timing.intervalMs);
   }
 
-  /** Writes the current status now (say, a new pool id) rather than at the next beat. */
+  /** Writes the current status now (say, a new pool id or state) rather than at the next beat. */
   async beat(): Promise<void> {
-    // One beat at a time; a slow database must not pile them up.
-    if (this.beating) return this.beating;
-    this.beating = this.beatOnce().finally(() => (this.beating = null));
+    // One beat at a time, so a slow database does not pile them up; asked for
+    // during one, it runs once more after it, so no change waits for the next tick.
+    if (this.beating) {
+      this.again = true;
+      return this.beating;
+    }
+    this.beating = (async () => {
+      do {
+        this.again = false;
+        await this.beatOnce();
+      } while (this.again && this.timer);
+    })().finally(() => (this.beating = null));
     return this.beating;
   }
 
