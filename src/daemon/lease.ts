@@ -15,6 +15,8 @@ export class Lease {
   private steadySince: number | null = null;
   private epochNow = 0;
   private closed = false;
+  /** Settles when the current epoch is lost: waiters need not wait for the beat that found out (it rejoins first). */
+  private lost = Promise.withResolvers<void>();
 
   constructor(
     private readonly deadAfterMs: number,
@@ -40,6 +42,8 @@ export class Lease {
 
   /** A peer reaped this daemon: nothing under the current epoch may act again. */
   lose(): void {
+    this.lost.resolve();
+    this.lost = Promise.withResolvers<void>();
     this.epochNow++;
     this.confirmedAt = Number.NEGATIVE_INFINITY;
     this.steadySince = null;
@@ -68,7 +72,8 @@ export class Lease {
     while (!signal?.aborted && !this.closed) {
       if (epoch !== this.epochNow) return false;
       if (this.fresh(epoch)) return true;
-      await this.beatNow();
+      const lost = this.lost.promise;
+      await Promise.race([this.beatNow(), lost]);
       if (epoch !== this.epochNow) return false;
       if (this.fresh(epoch)) return true;
       await new Promise((resolve) => setTimeout(resolve, RECHECK_MS));

@@ -57,6 +57,18 @@ describe("lease", () => {
     expect(await lease.confirmed(lease.epoch)).toBe(true);
   });
 
+  it("stops waiting for a beat the moment its epoch is lost (the beat that found out goes on to rejoin)", async () => {
+    let beats = 0;
+    // A beat that finds the daemon reaped and then takes its time rejoining.
+    const lease: Lease = new Lease(10_000, () => {
+      beats++;
+      lease.lose();
+      return new Promise(() => undefined);
+    }, () => 60_000);
+    expect(await lease.confirmed(lease.epoch)).toBe(false);
+    expect(beats).toBe(1);
+  });
+
   it("stops waiting for a beat once the daemon has closed it", async () => {
     const { lease } = leaseWith(10_000);
     setTimeout(() => lease.close(), 50);
