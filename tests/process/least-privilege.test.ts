@@ -55,7 +55,8 @@ beforeAll(async () => {
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
   baseUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   daemon = await spawnDaemon(
-    { DATABASE_URL: runtime.url(database), PGMILL_SHUTDOWN_TIMEOUT: "10" },
+    // Short heartbeats: a daemon reaps only after dead-after of steady beats of its own.
+    { DATABASE_URL: runtime.url(database), PGMILL_SHUTDOWN_TIMEOUT: "10", PGMILL_HEARTBEAT_INTERVAL: "0.5", PGMILL_DEAD_AFTER: "3" },
     `* * * * * log-message ?id=least-privilege-tick {"message":"tick"}\n`,
   );
   onFileCleanup(() => daemon.child.kill("SIGKILL"));
