@@ -124,11 +124,14 @@ export class Heartbeat {
     this.reapWhenSteady();
   }
 
-  /** Runs the reaper beside the beats (a slow reap must not delay `last_seen`), once beats are steady. */
+  /**
+   * Runs the reaper beside the beats (a slow reap must not delay `last_seen`):
+   * peers only once beats are steady; this daemon's own stopped pools at once.
+   */
   private reapWhenSteady(): void {
-    if (this.reaping || this.lease.steadyForMs() < this.timing.deadAfterMs) return;
-    this.reaping = this.reaper
-      .reap()
+    if (this.reaping) return;
+    const steady = this.lease.steadyForMs() >= this.timing.deadAfterMs;
+    this.reaping = (steady ? this.reaper.reap() : this.reaper.releaseRetired())
       .then(() => undefined)
       .catch((error: unknown) => this.logger.warn({ err: error }, "reaping dead daemons failed; will retry"))
       .finally(() => (this.reaping = null));
