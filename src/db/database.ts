@@ -38,13 +38,16 @@ export function openDatabase(
     connectionTimeoutMillis: 10_000,
     keepAlive: true,
   });
+  let closed: Promise<void> | undefined;
   // Errors of idle clients (a server restart) would otherwise crash the process;
-  // graphile-worker also expects each client to carry a handler.
-  pool.on("error", (error) => options.onError?.(error));
-  pool.on("connect", (client) => client.on("error", (error) => options.onError?.(error)));
+  // graphile-worker also expects each client to carry a handler. Once the pool
+  // is closing, a connection the server ends (an embedded server stopping
+  // right after) is expected, not news.
+  const onError = (error: Error) => (closed ? undefined : options.onError?.(error));
+  pool.on("error", onError);
+  pool.on("connect", (client) => client.on("error", onError));
   cap.attach(pool);
   const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
-  let closed: Promise<void> | undefined;
   return {
     pool,
     db,
