@@ -2,6 +2,7 @@ import path from "node:path";
 import { describe, expect, it } from "vitest";
 import { loadConfig } from "../src/config/config.js";
 import { flagFor, optionKey, SETTING_FLAGS, type FlagSetting } from "../src/config/flags.js";
+import { describeOption, settingsFromOptions } from "../src/config/options.js";
 import { PgmillError, PgmillProblemsError } from "../src/errors.js";
 
 /** Runs `fn`, which must throw a PgmillProblemsError, and returns that error. */
@@ -25,6 +26,8 @@ describe("loadConfig", () => {
       localQueueSize: 256,
       batchDelayMs: 1,
       crontabPath: path.resolve("crontab"),
+      tasksDir: null,
+      taskPoolSize: 5,
       httpPort: 8080,
       httpAllowedHosts: null,
       shutdownTimeoutMs: 30_000,
@@ -197,6 +200,7 @@ describe("flags", () => {
       PGMILL_CONCURRENCY: "concurrency",
       PGMILL_DB_POOL_SIZE: "dbPoolSize",
       PGMILL_CRONTAB: "crontab",
+      PGMILL_TASKS: "tasks",
       PGMILL_HTTP_PORT: "httpPort",
       PGMILL_SHUTDOWN_TIMEOUT: "shutdownTimeout",
       LOG_LEVEL: "logLevel",
@@ -207,5 +211,36 @@ describe("flags", () => {
     expect(flagFor("PGMILL_CONCURRENCY")).toBe("--concurrency");
     expect(flagFor("DATABASE_URL")).toBe("--database-url");
     expect(flagFor("PGMILL_DATA_DIR")).toBeUndefined();
+  });
+});
+
+describe("library options (runDaemon)", () => {
+  it("map onto the same settings, in the variables' units, with the environment underneath", () => {
+    const config = loadConfig(
+      settingsFromOptions({ concurrency: 3, shutdownTimeout: 2.5, httpAllowedHosts: ["api.example.com", "*.internal"], logPayloads: true, tasksDir: "jobs" }),
+      { PGMILL_DB_POOL_SIZE: "7", PGMILL_CONCURRENCY: "99" },
+      describeOption,
+    );
+    expect(config).toMatchObject({
+      concurrency: 3,
+      databasePoolSize: 7,
+      shutdownTimeoutMs: 2_500,
+      httpAllowedHosts: ["api.example.com", "*.internal"],
+      logPayloads: true,
+      tasksDir: path.resolve("jobs"),
+    });
+  });
+
+  it("report every problem at once, by option name, and refuse unknown options", () => {
+    expect(problemsOf(() => settingsFromOptions({ concurency: 3, probe: true })).problems).toEqual([
+      expect.stringMatching(/^concurency: not a pgmill setting \(known: databaseUrl, concurrency, /),
+      expect.stringMatching(/^probe: not a pgmill setting/),
+    ]);
+    const error = problemsOf(() => loadConfig(settingsFromOptions({ concurrency: 0, databaseUrl: "mysql://secret@x" }), {}, describeOption));
+    expect(error.problems).toEqual([
+      expect.stringMatching(/^databaseUrl \(DATABASE_URL\): expected a postgres:\/\/ /),
+      expect.stringMatching(/^concurrency \(PGMILL_CONCURRENCY\): .*\(got "0"\)$/),
+    ]);
+    expect(error.message).not.toContain("secret");
   });
 });

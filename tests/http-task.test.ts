@@ -77,7 +77,9 @@ beforeEach(() => {
 function context(signal: AbortSignal, allowedHosts?: string): TaskContext {
   return {
     signal,
-    config: loadConfig(allowedHosts === undefined ? {} : { PGMILL_HTTP_ALLOWED_HOSTS: allowedHosts }, {}),
+    settings: { httpAllowedHosts: loadConfig(allowedHosts === undefined ? {} : { PGMILL_HTTP_ALLOWED_HOSTS: allowedHosts }, {}).httpAllowedHosts, concurrency: 1, shutdownTimeoutMs: 1_000 },
+    withPgClient: () => Promise.reject(new Error("the http task uses no database")),
+    addJob: () => Promise.reject(new Error("the http task enqueues nothing")),
     logger: pino({ level: "silent" }),
     job: {
       id: "1",
@@ -125,13 +127,17 @@ describe("httpTask handler", () => {
     await expect(run({ url: `${base}/created`, method: "POST", body: "x" })).resolves.toBeUndefined();
   });
 
-  it("rejects a 500 with a retryable Error naming the status", async () => {
-    const error = await rejection(run({ url: `${base}/boom` }));
+  it("rejects a 500 with a retryable Error naming the status, method and origin, and not the body", async () => {
+    const error = await rejection(run({ url: `${base}/boom?token=SECRET` }));
     expect(error).not.toBeInstanceOf(PermanentError);
-    expect(error.message).toContain("500");
-    expect(error.message).toContain("/boom");
-    // The start of the body helps whoever reads the history.
-    expect(error.message).toContain("status 500 for /boom");
+    // The server's body echoes the path; the error keeps none of it.
+    expect(error.message).toBe(`GET ${base} answered 500`);
+  });
+
+  it("keeps at most errorBodyChars of an error body when asked to", async () => {
+    const error = await rejection(run({ url: `${base}/missing-page`, errorBodyChars: 14 }));
+    expect(error).toBeInstanceOf(PermanentError);
+    expect(error.message).toBe(`GET ${base} answered 404: status 404 for`);
   });
 
   it("rejects a 404 with a PermanentError", async () => {
@@ -272,6 +278,7 @@ describe("httpTask payload", () => {
       method: "GET",
       headers: {},
       timeout: 30_000,
+      errorBodyChars: 0,
     });
   });
 
@@ -281,6 +288,7 @@ describe("httpTask payload", () => {
     }
     expect(httpTask.payload.safeParse({ url: "http://x", method: "TRACE" }).success).toBe(false);
     expect(httpTask.payload.safeParse({ url: "http://x", timeout: 0 }).success).toBe(false);
+    expect(httpTask.payload.safeParse({ url: "http://x", errorBodyChars: 2_001 }).success).toBe(false);
     expect(httpTask.payload.safeParse({ url: "http://x", headers: { a: 1 } }).success).toBe(false);
   });
 

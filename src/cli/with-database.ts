@@ -1,12 +1,19 @@
+import type { Command } from "commander";
 import { loadConfig, type Config } from "../config/config.js";
+import { SETTING_FLAGS } from "../config/flags.js";
 import { resolveCommandDatabase } from "../db/connect.js";
 import { openDatabase, type DatabaseHandle } from "../db/database.js";
 import { migrate } from "../db/migrate.js";
 import { createLogger, type Logger } from "../logging/logger.js";
 
-/** A one-shot command's settings: the environment's, with its --database-url on top. */
-export function commandConfig(flags: { databaseUrl?: string }): Config {
-  return loadConfig({ DATABASE_URL: flags.databaseUrl });
+/** A one-shot command's settings: the environment's, with its --database-url and --tasks on top. */
+export function commandConfig(flags: { databaseUrl?: string; tasks?: string }): Config {
+  return loadConfig({ DATABASE_URL: flags.databaseUrl, PGMILL_TASKS: flags.tasks });
+}
+
+/** For commands that know tasks (add, status, cron check): `--tasks <dir>`, as `pgmill run` takes it. */
+export function withTasksOption(command: Command): Command {
+  return command.option(SETTING_FLAGS.PGMILL_TASKS.flag, `${SETTING_FLAGS.PGMILL_TASKS.help} (default: PGMILL_TASKS)`);
 }
 
 export interface CommandContext {

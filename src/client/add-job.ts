@@ -1,26 +1,16 @@
-import type { EngineJob, EngineUtils } from "../engine/worker-utils.js";
+import type { EngineUtils } from "../engine/worker-utils.js";
 import { z } from "zod";
 import { PgmillError } from "../errors.js";
 import { findTask, type AnyTask } from "../tasks/define-task.js";
+import type { EnqueuedJob, EnqueueOptions } from "../tasks/task-context.js";
 
-export interface AddJobOptions {
-  readonly runAt?: Date;
-  readonly priority?: number;
-  /** Defaults to the task's `maxAttempts` (graphile-worker's 25 if it has none). */
-  readonly maxAttempts?: number;
-  /** Deduplicates: a pending job with the same key is replaced. */
-  readonly jobKey?: string;
-  readonly jobKeyMode?: "replace" | "preserve_run_at" | "unsafe_dedupe";
-  /** Jobs in one queue run one at a time, in order. */
-  readonly queue?: string;
-  readonly flags?: string[];
-}
+export type { EnqueuedJob, EnqueueOptions as AddJobOptions } from "../tasks/task-context.js";
 
 export type AddJob<Tasks extends Readonly<Record<string, AnyTask>>> = <Name extends keyof Tasks & string>(
   task: Name,
   payload: z.input<Tasks[Name]["payload"]>,
-  options?: AddJobOptions,
-) => Promise<EngineJob>;
+  options?: EnqueueOptions,
+) => Promise<EnqueuedJob>;
 
 /**
  * A typed `addJob`: the payload type comes from the task's schema, and the
@@ -40,7 +30,7 @@ export function makeAddJob<Tasks extends Readonly<Record<string, AnyTask>>>(
     if (!check.success) {
       throw new PgmillError("PGMILL_INVALID_PAYLOAD", `payload for task '${name}':\n${z.prettifyError(check.error)}`);
     }
-    return utils.addJob(name as string, payload as unknown, {
+    const job = await utils.addJob(name as string, payload as unknown, {
       runAt: options.runAt,
       priority: options.priority,
       maxAttempts: options.maxAttempts ?? task.maxAttempts,
@@ -48,6 +38,14 @@ export function makeAddJob<Tasks extends Readonly<Record<string, AnyTask>>>(
       jobKeyMode: options.jobKeyMode,
       queueName: options.queue,
       flags: options.flags,
+    });
+    return Object.freeze({
+      id: String(job.id),
+      task: job.task_identifier,
+      queue: options.queue ?? null,
+      key: job.key,
+      runAt: new Date(job.run_at),
+      maxAttempts: job.max_attempts,
     });
   };
 }

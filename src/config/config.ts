@@ -13,6 +13,10 @@ export interface Config {
   /** Connections the daemon may hold: the engine, the ledger and upkeep; handlers get none, so it need not follow concurrency. */
   readonly databasePoolSize: number;
   readonly crontabPath: string;
+  /** The user's tasks directory; null: the built-in tasks only. */
+  readonly tasksDir: string | null;
+  /** Connections handlers may hold at once through `withPgClient` and `addJob`: a pool apart from the daemon's. */
+  readonly taskPoolSize: number;
   readonly httpPort: number;
   /** Hosts the `http` task may call (exact names and `*.suffix` patterns); null: any host. */
   readonly httpAllowedHosts: readonly string[] | null;
@@ -36,6 +40,12 @@ export interface Config {
 
 type Source = Readonly<Record<string, string | undefined>>;
 
+/** A setting in a problem report: its variable, and its flag where it has one. */
+function describeSetting(name: SettingName): string {
+  const flag = flagFor(name);
+  return flag ? `${name} (${flag})` : name;
+}
+
 /** Settings whose values are never echoed in errors: a connection string can carry a password. */
 const SECRET_SETTINGS: ReadonlySet<SettingName> = new Set(["DATABASE_URL"]);
 
@@ -44,7 +54,11 @@ const SECRET_SETTINGS: ReadonlySet<SettingName> = new Set(["DATABASE_URL"]);
  * This is the one place that reads `process.env`; everything else is handed a
  * `Config`. All problems are reported together, each by variable and flag name.
  */
-export function loadConfig(overrides: Partial<Record<SettingName, string>> = {}, env: Source = process.env): Config {
+export function loadConfig(
+  overrides: Partial<Record<SettingName, string>> = {},
+  env: Source = process.env,
+  describe: (name: SettingName) => string = describeSetting,
+): Config {
   const raw: Record<string, string> = {};
   for (const name of Object.keys(settingsSchema.shape) as SettingName[]) {
     const value = overrides[name] ?? env[name];
@@ -55,8 +69,7 @@ export function loadConfig(overrides: Partial<Record<SettingName, string>> = {},
   if (!parsed.success) {
     const problems = parsed.error.issues.map((issue) => {
       const name = String(issue.path[0]) as SettingName;
-      const flag = flagFor(name);
-      const where = flag ? `${name} (${flag})` : name;
+      const where = describe(name);
       const given = raw[name] === undefined || SECRET_SETTINGS.has(name) ? "" : ` (got ${JSON.stringify(raw[name])})`;
       return `${where}: ${issueMessage(issue)}${given}`;
     });
@@ -68,6 +81,8 @@ export function loadConfig(overrides: Partial<Record<SettingName, string>> = {},
     concurrency: s.PGMILL_CONCURRENCY,
     databasePoolSize: s.PGMILL_DB_POOL_SIZE,
     crontabPath: path.resolve(s.PGMILL_CRONTAB),
+    tasksDir: s.PGMILL_TASKS === undefined ? null : path.resolve(s.PGMILL_TASKS),
+    taskPoolSize: s.PGMILL_TASK_POOL_SIZE,
     httpPort: s.PGMILL_HTTP_PORT,
     httpAllowedHosts: s.PGMILL_HTTP_ALLOWED_HOSTS ? Object.freeze(s.PGMILL_HTTP_ALLOWED_HOSTS) : null,
     shutdownTimeoutMs: Math.round(s.PGMILL_SHUTDOWN_TIMEOUT * 1000),

@@ -6,6 +6,7 @@ export const SETTING_FLAGS = {
   PGMILL_CONCURRENCY: { flag: "--concurrency <n>", help: "jobs run at once by this daemon" },
   PGMILL_DB_POOL_SIZE: { flag: "--db-pool-size <n>", help: "connections this daemon may open (default 10)" },
   PGMILL_CRONTAB: { flag: "--crontab <file>", help: "crontab file (default ./crontab)" },
+  PGMILL_TASKS: { flag: "--tasks <dir>", help: "directory of your task files (.ts, .mts, .js, .mjs), run beside the built-in tasks" },
   PGMILL_HTTP_PORT: { flag: "--http-port <port>", help: "port for probes and metrics (default 8080)" },
   PGMILL_SHUTDOWN_TIMEOUT: { flag: "--shutdown-timeout <seconds>", help: "drain budget on SIGTERM (default 30)" },
   LOG_LEVEL: { flag: "--log-level <level>", help: "fatal, error, warn, info, debug, trace or silent" },

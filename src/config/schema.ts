@@ -38,6 +38,8 @@ export const settingsSchema = z
   PGMILL_CONCURRENCY: positiveInt(1000).default(128),
   PGMILL_DB_POOL_SIZE: z.coerce.number().int().min(4).max(1000).default(10),
   PGMILL_CRONTAB: z.string().min(1).default("./crontab"),
+  PGMILL_TASKS: z.string().min(1).optional(),
+  PGMILL_TASK_POOL_SIZE: positiveInt(1000).default(5),
   PGMILL_HTTP_PORT: port.default(8080),
   PGMILL_HTTP_ALLOWED_HOSTS: hostPatterns.optional(),
   PGMILL_SHUTDOWN_TIMEOUT: seconds.default(30),

@@ -5,6 +5,7 @@ import type { Logger } from "../logging/logger.js";
 import type { Ledger } from "../ledger/ledger.js";
 import { payloadForHistory, staleEntry, type DeadLetterRecord, type LedgerEntry, type Recorded } from "../ledger/entry.js";
 import type { AnyTask, JobInfo } from "../tasks/define-task.js";
+import type { SharedHandlerContext } from "./handler-resources.js";
 import type { DaemonEvents } from "./daemon-events.js";
 import type { DaemonIdentity } from "./identity.js";
 import type { Lease } from "./lease.js";
@@ -50,8 +51,9 @@ export class AttemptRunner {
       readonly logger: Logger;
       readonly identity: DaemonIdentity;
       readonly lease: Lease;
-      /** Handlers get it too, as `context.config`. */
       readonly config: Config;
+      /** Settings, `withPgClient` and `addJob`: the context every handler shares. */
+      readonly handlers: SharedHandlerContext;
       readonly events: DaemonEvents;
     },
   ) {}
@@ -153,7 +155,7 @@ export class AttemptRunner {
     try {
       // Awaited to the end even after an abort: the pool slot stays taken until
       // the handler has settled, so the concurrency bound holds.
-      await task.handler(parsed.data, { signal: attempt.abort.signal, logger, job: info, config: this.deps.config });
+      await task.handler(parsed.data, { ...this.deps.handlers, signal: attempt.abort.signal, logger, job: info });
     } catch (error) {
       thrown = { error };
     } finally {

@@ -8,9 +8,10 @@ import { sweepDeadLetters } from "../dead-letters/sweep.js";
 import { Ledger } from "../ledger/ledger.js";
 import { applyRetention } from "../ledger/retention.js";
 import type { Logger } from "../logging/logger.js";
-import type { AnyTask } from "../tasks/define-task.js";
+import type { TaskCatalog } from "../tasks/task-catalog.js";
 import { settlesWithin } from "../async/settles-within.js";
 import { AttemptRunner } from "./attempt-runner.js";
+import { HandlerResources } from "./handler-resources.js";
 import { createDaemonEvents, type DaemonEvents, type DaemonState } from "./daemon-events.js";
 import { onCronEnqueued } from "../engine/cron-adapter.js";
 import { POLL_INTERVAL_MS, engineOptions } from "../engine/engine-options.js";
@@ -57,12 +58,13 @@ export class Daemon {
     readonly heartbeat: Heartbeat,
     readonly lease: Lease,
     private readonly reaper: Reaper,
+    private readonly handlerResources: HandlerResources,
   ) {}
 
   static async start(
     config: Config,
     logger: Logger,
-    tasks: Readonly<Record<string, AnyTask>>,
+    tasks: TaskCatalog,
     events: DaemonEvents = createDaemonEvents(),
   ): Promise<Daemon> {
     events.emit("state", "starting");
@@ -101,7 +103,7 @@ export class Daemon {
     target: DatabaseTarget,
     database: DatabaseHandle,
     crontab: CrontabSchedule,
-    tasks: Readonly<Record<string, AnyTask>>,
+    tasks: TaskCatalog,
   ): Daemon {
     const identity = new DaemonIdentity();
     const ledger = new Ledger(database.db, {
@@ -111,7 +113,8 @@ export class Daemon {
     });
     let daemon: Daemon | null = null;
     const lease = new Lease(config.deadAfterMs, () => daemon!.heartbeat.beat());
-    const attempts = new AttemptRunner({ ledger, logger, identity, lease, config, events });
+    const handlerResources = new HandlerResources(target.connectionString, config, tasks, logger);
+    const attempts = new AttemptRunner({ ledger, logger, identity, lease, config, events, handlers: handlerResources.context });
     const taskList = engineTaskList(Object.keys(tasks), (job) => attempts.run(tasks, job));
     let databaseUp = true;
     events.on("database", (ok) => (databaseUp = ok));
@@ -146,7 +149,7 @@ export class Daemon {
       events,
       logger,
     );
-    daemon = new Daemon(identity, events, config, logger, target, database, ledger, crontab, attempts, pool, heartbeat, lease, reaper);
+    daemon = new Daemon(identity, events, config, logger, target, database, ledger, crontab, attempts, pool, heartbeat, lease, reaper, handlerResources);
     onCronEnqueued(pool.events, (identifiers, at) => events.emit("cron:enqueued", identifiers, at));
     nudgeFreedQueues(pool.events, config.batchDelayMs);
     return daemon;
@@ -258,6 +261,7 @@ export class Daemon {
 
   private async close(): Promise<void> {
     await this.ledger.close(LEDGER_CLOSE_MS);
+    await this.handlerResources.close();
     this.lease.close();
     await this.heartbeat.stop();
     await this.database.close().catch((error) => this.logger.warn({ err: error }, "closing the database pool failed"));

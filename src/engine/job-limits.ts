@@ -8,5 +8,6 @@ export const JOB_LIMITS = {
   smallintMin: -32_768,
   smallintMax: 32_767,
   queueNameLength: 128,
+  taskIdentifierLength: 128,
   jobKeyLength: 512,
 } as const;

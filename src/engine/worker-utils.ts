@@ -1,11 +1,10 @@
-import { makeWorkerUtils, type Job, type WorkerUtils } from "graphile-worker";
+import { makeWorkerUtils, type WorkerUtils } from "graphile-worker";
+import type pg from "pg";
 
-/** A job row as graphile-worker's `add_job` returns it. */
-export type EngineJob = Job;
 /** graphile-worker's utilities (addJob, withPgClient, migrate, ...), for applications that enqueue. */
 export type EngineUtils = WorkerUtils;
 
-/** graphile-worker's WorkerUtils on their own small pool; `release()` closes it. */
-export function openEngineUtils(connectionString: string): Promise<EngineUtils> {
-  return makeWorkerUtils({ connectionString });
+/** graphile-worker's WorkerUtils, on a pool of their own (closed by `release()`) or on `pgPool` (left open). */
+export function openEngineUtils(target: { connectionString: string } | { pgPool: pg.Pool }): Promise<EngineUtils> {
+  return makeWorkerUtils(target);
 }

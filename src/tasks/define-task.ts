@@ -1,33 +1,15 @@
 import type { z } from "zod";
-import type { Config } from "../config/config.js";
 import { JOB_LIMITS } from "../engine/job-limits.js";
-import type { Logger } from "../logging/logger.js";
+import type { TaskContext } from "./task-context.js";
 
-/** What a handler knows about the job it is running. */
-export interface JobInfo {
-  readonly id: string;
-  readonly task: string;
-  readonly queue: string | null;
-  readonly key: string | null;
-  /** 1 on the first attempt. */
-  readonly attempt: number;
-  readonly maxAttempts: number;
-  readonly priority: number;
-  readonly runAt: Date;
-  readonly createdAt: Date;
-  /** Set when the crontab enqueued the job: the schedule time it fired for. */
-  readonly cron: { readonly ts: string; readonly backfilled: boolean } | null;
-}
+export type { JobInfo, TaskContext, HandlerSettings } from "./task-context.js";
 
-export interface TaskContext {
-  /** Aborts on the task's timeout and when the daemon stops waiting at shutdown. */
-  readonly signal: AbortSignal;
-  /** A child logger bound to this job (task, job id, attempt). */
-  readonly logger: Logger;
-  readonly job: JobInfo;
-  /** The daemon's settings (for instance `httpAllowedHosts`, which the built-in http task obeys). */
-  readonly config: Config;
-}
+/**
+ * Marks what `defineTask` returns. A registered symbol, so a task made by
+ * another copy of pgmill (the user's `node_modules` next to a global CLI) is
+ * still recognised.
+ */
+const TASK_BRAND = Symbol.for("pgmill.task");
 
 export interface TaskDefinition<Name extends string = string, Schema extends z.ZodType = z.ZodType> {
   readonly name: Name;
@@ -40,18 +22,43 @@ export interface TaskDefinition<Name extends string = string, Schema extends z.Z
   readonly handler: (payload: z.output<Schema>, context: TaskContext) => Promise<void>;
 }
 
+/** Task names the crontab can schedule (graphile-worker's crontab grammar). */
+const TASK_NAME = /^[_a-zA-Z][_a-zA-Z0-9:/-]*$/;
+
 /** Declares a task; the payload type flows from the zod schema into the handler and `addJob`. */
 export function defineTask<const Name extends string, Schema extends z.ZodType>(
   definition: TaskDefinition<Name, Schema>,
 ): TaskDefinition<Name, Schema> {
-  const { maxAttempts } = definition;
+  const problems = taskProblems(definition);
+  if (problems.length) throw new TypeError(`task ${String(definition?.name)}: ${problems.join("; ")}`);
+  return Object.freeze(Object.assign({ ...definition }, { [TASK_BRAND]: true }));
+}
+
+/** What is wrong with a would-be task, in words; empty when it is one. */
+function taskProblems(definition: Partial<AnyTask> | undefined): string[] {
+  const problems: string[] = [];
+  const { name, payload, maxAttempts, timeout, handler } = definition ?? {};
+  if (typeof name !== "string" || !TASK_NAME.test(name) || name.length > JOB_LIMITS.taskIdentifierLength) {
+    problems.push(
+      `name must be 1 to ${JOB_LIMITS.taskIdentifierLength} characters: a letter or _, then letters, digits, _ - : /`,
+    );
+  }
+  if (typeof (payload as { safeParse?: unknown } | undefined)?.safeParse !== "function") {
+    problems.push("payload must be a zod schema");
+  }
+  if (typeof handler !== "function") problems.push("handler must be a function");
   if (maxAttempts !== undefined && !(Number.isInteger(maxAttempts) && maxAttempts >= 1 && maxAttempts <= JOB_LIMITS.smallintMax)) {
-    throw new TypeError(`task ${definition.name}: maxAttempts must be a whole number from 1 to ${JOB_LIMITS.smallintMax}`);
+    problems.push(`maxAttempts must be a whole number from 1 to ${JOB_LIMITS.smallintMax}`);
   }
-  if (definition.timeout !== undefined && !(definition.timeout > 0)) {
-    throw new TypeError(`task ${definition.name}: timeout must be a positive number of milliseconds`);
+  if (timeout !== undefined && !(typeof timeout === "number" && timeout > 0)) {
+    problems.push("timeout must be a positive number of milliseconds");
   }
-  return Object.freeze({ ...definition });
+  return problems;
+}
+
+/** True for what `defineTask` returned, from this copy of pgmill or another. */
+export function isTask(value: unknown): value is AnyTask {
+  return typeof value === "object" && value !== null && (value as Record<symbol, unknown>)[TASK_BRAND] === true;
 }
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any

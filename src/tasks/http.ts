@@ -12,6 +12,12 @@ const payload = z.object({
   body: z.unknown().optional(),
   /** Milliseconds for the whole request. */
   timeout: z.number().int().positive().max(3_600_000).default(30_000),
+  /**
+   * Opt-in: keep this many characters of an error response's body in the
+   * error (so in logs, `last_error`, `job_runs` and dead letters). Off by
+   * default: bodies echo tokens and personal data, and a 404 page is kilobytes.
+   */
+  errorBodyChars: z.number().int().min(0).max(2_000).default(0),
 });
 
 /** Statuses that say "try again later" even though they are 4xx. */
@@ -25,14 +31,15 @@ const CREDENTIAL_HEADERS = ["authorization", "cookie", "proxy-authorization"];
  * Calls an endpoint: 2xx succeeds; 5xx, 408/425/429 and network errors are
  * retried with backoff; any other 4xx is permanent (dead-lettered at once), and
  * so is a host (or a redirect to one) outside PGMILL_HTTP_ALLOWED_HOSTS.
- * Messages name the method and origin, never the path, query or headers: they
- * reach the logs, and a URL's path can carry a token.
+ * Messages name the status, method and origin, never the path, query,
+ * headers or (unless `errorBodyChars` asks) the response body: they reach the
+ * logs and history, and any of those can carry a token.
  */
 export const httpTask = defineTask({
   name: "http",
   payload,
   maxAttempts: 10,
-  handler: async ({ url, method, headers, body, timeout }, { signal, logger, config }) => {
+  handler: async ({ url, method, headers, body, timeout, errorBodyChars }, { signal, logger, settings }) => {
     const init: RequestInit & { headers: Record<string, string> } = {
       method,
       headers: { ...headers },
@@ -46,7 +53,7 @@ export const httpTask = defineTask({
     }
     let target = new URL(url);
     for (let redirects = 0; ; redirects++) {
-      if (!isHostAllowed(config.httpAllowedHosts, target.hostname)) {
+      if (!isHostAllowed(settings.httpAllowedHosts, target.hostname)) {
         throw new PermanentError(`${init.method} ${target.origin}: host ${target.hostname} is not in PGMILL_HTTP_ALLOWED_HOSTS`);
       }
       const response = await fetch(target, init).catch((error: Error) => {
@@ -55,7 +62,7 @@ export const httpTask = defineTask({
         throw new Error(`${init.method} ${target.origin} failed${cause}`, { cause: error });
       });
       const location = REDIRECTS.has(response.status) ? response.headers.get("location") : null;
-      if (location === null) return checkStatus(response, `${init.method} ${target.origin}`, logger);
+      if (location === null) return checkStatus(response, `${init.method} ${target.origin}`, errorBodyChars, logger);
       await response.body?.cancel();
       const next = new URL(location, target);
       if (redirects === MAX_REDIRECTS) throw new Error(`${init.method} ${target.origin}: more than ${MAX_REDIRECTS} redirects`);
@@ -82,9 +89,11 @@ function followRedirect(init: RequestInit & { headers: Record<string, string> },
   }
 }
 
-async function checkStatus(response: Response, request: string, logger: Logger): Promise<void> {
-  const excerpt = (await response.text().catch(() => "")).slice(0, 500);
+async function checkStatus(response: Response, request: string, errorBodyChars: number, logger: Logger): Promise<void> {
   logger.debug({ status: response.status }, "http response");
+  // Read (or discarded) either way, so the connection goes back to the pool.
+  const excerpt = response.ok || errorBodyChars === 0 ? "" : (await response.text().catch(() => "")).slice(0, errorBodyChars);
+  if (response.ok || errorBodyChars === 0) await response.body?.cancel().catch(() => undefined);
   if (response.ok) return;
   const message = `${request} answered ${response.status}${excerpt ? `: ${excerpt}` : ""}`;
   if (response.status >= 400 && response.status < 500 && !RETRYABLE_4XX.has(response.status)) {

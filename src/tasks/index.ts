@@ -2,8 +2,7 @@ import { taskRegistry } from "./define-task.js";
 import { httpTask } from "./http.js";
 import { logMessageTask } from "./log-message.js";
 
-/** Every task this daemon runs. Add yours here: one file per task in src/tasks. */
-export const tasks = taskRegistry(httpTask, logMessageTask);
+/** The tasks every daemon runs; a user's own come from their tasks directory or `runDaemon({ tasks })`. */
+export const builtInTasks = taskRegistry(httpTask, logMessageTask);
 
-export type Tasks = typeof tasks;
-export type TaskName = keyof Tasks & string;
+export type BuiltInTasks = typeof builtInTasks;

@@ -1,7 +1,8 @@
 import { beforeAll, describe, expect, it } from "vitest";
 import { z } from "zod";
 import { sql } from "kysely";
-import { PermanentError, defineTask, taskRegistry } from "../../src/index.js";
+import { PermanentError, defineTask } from "../../src/index.js";
+import { taskRegistry } from "../../src/tasks/define-task.js";
 import { createTestDatabase, type TestDatabase } from "../support/test-database.js";
 import { startTestDaemon, type TestDaemon } from "../support/test-daemon.js";
 import { addJobWithSql, deadLetterOf, jobInEngine, makeDueNow, runsOf } from "../support/sql-jobs.js";

@@ -1,6 +1,7 @@
 import { beforeAll, describe, expect, it } from "vitest";
 import { z } from "zod";
-import { defineTask, taskRegistry, type JobInfo } from "../../src/index.js";
+import { defineTask, type JobInfo } from "../../src/index.js";
+import { taskRegistry } from "../../src/tasks/define-task.js";
 import { createTestDatabase, type TestDatabase } from "../support/test-database.js";
 import { startTestDaemon } from "../support/test-daemon.js";
 import { waitFor } from "../support/wait-for.js";

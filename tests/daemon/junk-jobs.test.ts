@@ -1,7 +1,8 @@
 import { sql } from "kysely";
 import { beforeAll, describe, expect, it } from "vitest";
 import { z } from "zod";
-import { defineTask, taskRegistry } from "../../src/index.js";
+import { defineTask } from "../../src/index.js";
+import { taskRegistry } from "../../src/tasks/define-task.js";
 import { logMessageTask } from "../../src/tasks/log-message.js";
 import { expectJson, runCli, SLOW_CLI_TIMEOUT } from "../cli/run-cli.js";
 import { addJobWithSql, deadLetterOf, jobInEngine, runsOf } from "../support/sql-jobs.js";

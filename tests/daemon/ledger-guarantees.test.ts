@@ -1,7 +1,8 @@
 import { sql } from "kysely";
 import { beforeAll, describe, expect, it } from "vitest";
 import { z } from "zod";
-import { PermanentError, defineTask, taskRegistry } from "../../src/index.js";
+import { PermanentError, defineTask } from "../../src/index.js";
+import { taskRegistry } from "../../src/tasks/define-task.js";
 import { createTestDatabase, type TestDatabase } from "../support/test-database.js";
 import { startTestDaemon } from "../support/test-daemon.js";
 import { addJobWithSql, runsOf } from "../support/sql-jobs.js";

@@ -1,6 +1,6 @@
 import { beforeAll, describe, expect, it } from "vitest";
 import { loadConfig } from "../../src/config/config.js";
-import { tasks } from "../../src/tasks/index.js";
+import { builtInTasks as tasks } from "../../src/tasks/index.js";
 import { startTestDaemon } from "../support/test-daemon.js";
 import { createTestDatabase, type TestDatabase } from "../support/test-database.js";
 

@@ -1,7 +1,8 @@
 import { sql } from "kysely";
 import { beforeAll, describe, expect, it } from "vitest";
 import { z } from "zod";
-import { defineTask, taskRegistry } from "../../src/index.js";
+import { defineTask } from "../../src/index.js";
+import { taskRegistry } from "../../src/tasks/define-task.js";
 import { addJobWithSql, jobInEngine, runsOf } from "../support/sql-jobs.js";
 import { startTestDaemon, type TestDaemon } from "../support/test-daemon.js";
 import { createTestDatabase, type TestDatabase } from "../support/test-database.js";

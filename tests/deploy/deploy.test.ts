@@ -7,7 +7,7 @@ import { describe, expect, it } from "vitest";
 import { parse, parseAllDocuments } from "yaml";
 import { settingsSchema } from "../../src/config/schema.js";
 import { parseCrontabFile } from "../../src/crontab/parse-crontab.js";
-import { tasks } from "../../src/tasks/index.js";
+import { builtInTasks as tasks } from "../../src/tasks/index.js";
 
 // The production deployment files under deploy/: the Prometheus rules (checked
 // and unit-tested with promtool) and the Kubernetes manifests (parsed and held

@@ -1,20 +1,20 @@
 import { execFile, execFileSync } from "node:child_process";
-import { existsSync, readdirSync, statSync } from "node:fs";
+import { existsSync } from "node:fs";
 import { createRequire } from "node:module";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
-import { beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { nodeTooOld, REQUIRED_NODE, requiredNode } from "../../src/node-version.js";
 import { VERSION } from "../../src/version.js";
+import { BIN, ROOT } from "../support/built-dist.js";
 
 // The built entry, dist/cli/bin.js, on a Node older than package.json's engines:
 // one line saying what to do, exit 1. The machine's own Node (/usr/bin/node) is
 // used when it is old enough to be refused; otherwise Node 24 is made to report
 // an old version, so the assertions run everywhere.
 
-const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
-const BIN = path.join(ROOT, "dist/cli/bin.js");
+// dist/ is built by the global setup (tests/support/built-dist.ts) when stale.
 const INDEX = path.join(ROOT, "dist/index.js");
 const SYSTEM_NODE = "/usr/bin/node";
 const FAKE_VERSION = "20.20.2";
@@ -47,26 +47,6 @@ function oldNode(): { command: string[]; version: string } {
   return { command: [process.execPath, "--import", `data:text/javascript,${encodeURIComponent(fake)}`], version: FAKE_VERSION };
 }
 
-function newestMtime(dir: string): number {
-  return Math.max(...readdirSync(dir, { recursive: true, encoding: "utf8" }).map((file) => statSync(path.join(dir, file)).mtimeMs));
-}
-
-/** Compiles src/ to dist/ when dist/ is older than src/ (npm install builds it; a checkout being edited may not have). */
-function buildIfStale(): void {
-  const stale = () => !existsSync(BIN) || statSync(BIN).mtimeMs < newestMtime(path.join(ROOT, "src"));
-  if (!stale()) return;
-  const tsc = createRequire(import.meta.url).resolve("typescript/bin/tsc");
-  let output = "";
-  try {
-    execFileSync(process.execPath, [tsc, "-p", "tsconfig.build.json"], { cwd: ROOT, encoding: "utf8" });
-  } catch (error) {
-    // tsc still emits on type errors, which are `npm run typecheck`'s to report.
-    output = String((error as { stdout?: string }).stdout ?? error);
-  }
-  if (stale()) throw new Error(`tsc -p tsconfig.build.json did not refresh dist/:\n${output}`);
-}
-
-beforeAll(buildIfStale, 120_000);
 
 describe("nodeTooOld", () => {
   it("refuses versions below the required one, comparing numbers, not text", () => {

@@ -1,11 +1,6 @@
-// `pgmill run` with one more task, `stuck`, whose handler never settles and
-// ignores its abort signal: what a forced shutdown must get past.
-import { z } from "zod";
-import { runDaemon } from "../../src/cli/commands/run.js";
-import { loadConfig } from "../../src/config/config.js";
-import { defineTask, taskRegistry } from "../../src/tasks/define-task.js";
-import { tasks } from "../../src/tasks/index.js";
+// `pgmill run --tasks tests/support/tasks`: the real CLI with one more task,
+// `stuck`, loaded from a tasks directory as a user's would be.
+import { fileURLToPath } from "node:url";
 
-const stuck = defineTask({ name: "stuck", payload: z.object({}), handler: () => new Promise<void>(() => undefined) });
-
-await runDaemon(loadConfig(), { ...tasks, ...taskRegistry(stuck) });
+process.argv.push("run", "--tasks", fileURLToPath(new URL("./tasks", import.meta.url)));
+await import("../../src/cli/main.js");

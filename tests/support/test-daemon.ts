@@ -4,7 +4,7 @@ import path from "node:path";
 import { loadConfig, type Config } from "../../src/config/config.js";
 import type { SettingName } from "../../src/config/schema.js";
 import { Daemon } from "../../src/daemon/daemon.js";
-import { serveDaemon } from "../../src/daemon/serve.js";
+import { serveDaemon } from "../../src/app/serve.js";
 import type { Logger } from "../../src/logging/logger.js";
 import type { AnyTask } from "../../src/tasks/define-task.js";
 import { onFileCleanup } from "./file-cleanup.js";

@@ -4,10 +4,10 @@ import { openEngineUtils } from "../../engine/worker-utils.js";
 import { z } from "zod";
 import { makeAddJob } from "../../client/add-job.js";
 import { checkAll } from "../../errors.js";
-import { tasks } from "../../tasks/index.js";
+import { loadTasks } from "../../tasks/task-catalog.js";
 import { parseArguments, positiveInt, smallint } from "../arguments.js";
 import { printObject } from "../output.js";
-import { commandConfig, withDatabase } from "../with-database.js";
+import { commandConfig, withDatabase, withTasksOption } from "../with-database.js";
 
 const addArguments = z.object({
   payload: z.string().transform((text, ctx) => {
@@ -29,8 +29,7 @@ const addArguments = z.object({
 });
 
 export function registerAdd(program: Command): void {
-  program
-    .command("add")
+  withTasksOption(program.command("add"))
     .description("enqueue a job, validating its payload against the task's schema")
     .argument("<task>", "task name")
     .argument("[json]", "payload as JSON", "{}")
@@ -44,10 +43,11 @@ export function registerAdd(program: Command): void {
     .action(async (task: string, json: string, options: Record<string, string | boolean | undefined>) => {
       const [args, config] = checkAll([
         () => parseArguments(addArguments, { ...options, payload: json }, { payload: "[json]" }),
-        () => commandConfig(options as { databaseUrl?: string }),
+        () => commandConfig(options as { databaseUrl?: string; tasks?: string }),
       ]);
+      const tasks = await loadTasks({ tasksDir: config.tasksDir });
       await withDatabase(config, async ({ connectionString }) => {
-        const utils = await openEngineUtils(connectionString);
+        const utils = await openEngineUtils({ connectionString });
         try {
           const job = await makeAddJob(utils, tasks)(task as never, args.payload as never, {
             runAt: args.runAt,
@@ -57,7 +57,7 @@ export function registerAdd(program: Command): void {
             queue: args.queue,
           });
           printObject(
-            { id: job.id, task: job.task_identifier, run_at: job.run_at, max_attempts: job.max_attempts, key: job.key },
+            { id: job.id, task: job.task, run_at: job.runAt, max_attempts: job.maxAttempts, key: job.key },
             { json: options.json === true },
           );
         } finally {

@@ -6,23 +6,25 @@ import { loadConfig } from "../../config/config.js";
 import { checkAll, PgmillError } from "../../errors.js";
 import { parseCrontabFile } from "../../crontab/parse-crontab.js";
 import { nextRuns } from "../../crontab/schedule-matcher.js";
-import { tasks } from "../../tasks/index.js";
+import { loadTasks } from "../../tasks/task-catalog.js";
 import { parseArguments, positiveInt } from "../arguments.js";
 import { printRows } from "../output.js";
+import { withTasksOption } from "../with-database.js";
 
 export function registerCron(program: Command): void {
   const cron = program.command("cron").description("crontab tools");
-  cron
-    .command("check")
+  withTasksOption(cron.command("check"))
     .description("validate a crontab and print each line's next runs, in its timezone")
     .argument("[file]", "crontab file (default: PGMILL_CRONTAB or ./crontab)")
     .option("--count <n>", "how many next runs to show per line", "3")
     .option("--json", "print JSON")
-    .action(async (file: string | undefined, options: { count: string; json?: boolean }) => {
-      const [{ count }, crontabPath] = checkAll([
+    .action(async (file: string | undefined, options: { count: string; json?: boolean; tasks?: string }) => {
+      const [{ count }, config] = checkAll([
         () => parseArguments(z.object({ count: positiveInt.max(100) }), options),
-        () => (file ? path.resolve(file) : loadConfig().crontabPath),
+        () => loadConfig({ PGMILL_TASKS: options.tasks }),
       ]);
+      const crontabPath = file ? path.resolve(file) : config.crontabPath;
+      const tasks = await loadTasks({ tasksDir: config.tasksDir });
       const text = await readFile(crontabPath, "utf8").catch((error: NodeJS.ErrnoException) => {
         throw new PgmillError("PGMILL_NOT_FOUND", `cannot read crontab ${crontabPath}: ${error.code ?? error.message}`);
       });

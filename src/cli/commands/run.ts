@@ -1,11 +1,10 @@
 import type { Command } from "commander";
-import { loadConfig, type Config } from "../../config/config.js";
+import { serveDaemon } from "../../app/serve.js";
+import { handleSignals } from "../../app/signals.js";
+import { loadConfig } from "../../config/config.js";
 import { SETTING_FLAGS, optionKey, type FlagSetting } from "../../config/flags.js";
-import { serveDaemon } from "../../daemon/serve.js";
-import { handleSignals } from "../../daemon/signals.js";
 import { createLogger } from "../../logging/logger.js";
-import type { AnyTask } from "../../tasks/define-task.js";
-import { tasks } from "../../tasks/index.js";
+import { loadTasks } from "../../tasks/task-catalog.js";
 
 export function registerRun(program: Command): void {
   const command = program
@@ -16,14 +15,12 @@ export function registerRun(program: Command): void {
     const overrides = Object.fromEntries(
       (Object.keys(SETTING_FLAGS) as FlagSetting[]).map((setting) => [setting, options[optionKey(setting)]]),
     );
-    await runDaemon(loadConfig(overrides), tasks);
+    const config = loadConfig(overrides);
+    const tasks = await loadTasks({ tasksDir: config.tasksDir });
+    const logger = createLogger(config.logLevel);
+    // Signals are handled from before start-up on: a Ctrl-C during migrations still stops cleanly.
+    const starting = serveDaemon(config, logger, tasks);
+    handleSignals(starting, logger);
+    await starting;
   });
-}
-
-/** Serves the daemon until a signal stops it; signals are handled from before start-up on. */
-export async function runDaemon(config: Config, taskList: Readonly<Record<string, AnyTask>>): Promise<void> {
-  const logger = createLogger(config.logLevel);
-  const starting = serveDaemon(config, logger, taskList);
-  handleSignals(starting, logger);
-  await starting;
 }

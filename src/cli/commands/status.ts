@@ -6,24 +6,25 @@ import { PgmillProblemsError } from "../../errors.js";
 import { nextRuns } from "../../crontab/schedule-matcher.js";
 import { jobsByTaskAndState, runningJobs } from "../../engine/job-reads.js";
 import { daemons, pendingDeadLettersByTask } from "../../status/status-queries.js";
-import { tasks } from "../../tasks/index.js";
+import { loadTasks, type TaskCatalog } from "../../tasks/task-catalog.js";
 import { printRows } from "../output.js";
-import { commandConfig, withDatabase } from "../with-database.js";
+import { commandConfig, withDatabase, withTasksOption } from "../with-database.js";
 
 export function registerStatus(program: Command): void {
-  program
-    .command("status")
+  withTasksOption(program.command("status"))
     .description("daemons, jobs by task and state, running jobs, dead letters, next cron fires")
     .option("--database-url <url>", "Postgres connection string (default: the running daemon's embedded Postgres)")
     .option("--json", "print JSON")
-    .action(async (options: { databaseUrl?: string; json?: boolean }) => {
-      await withDatabase(commandConfig(options), async ({ database, config }) => {
+    .action(async (options: { databaseUrl?: string; json?: boolean; tasks?: string }) => {
+      const config = commandConfig(options);
+      const tasks = await loadTasks({ tasksDir: config.tasksDir });
+      await withDatabase(config, async ({ database }) => {
         const [daemonRows, jobs, running, deadLetters, cron] = await Promise.all([
           daemons(database.db),
           jobsByTaskAndState(database.db, Object.keys(tasks)),
           runningJobs(database.db),
           pendingDeadLettersByTask(database.db),
-          nextCronFires(config.crontabPath),
+          nextCronFires(config.crontabPath, tasks),
         ]);
         if (options.json) {
           process.stdout.write(`${JSON.stringify({ daemons: daemonRows, jobs, running, deadLetters, cron }, null, 2)}\n`);
@@ -41,14 +42,14 @@ export function registerStatus(program: Command): void {
         }
         const unhandled = jobs.filter((row) => row.state === "no handler");
         if (unhandled.length) {
-          process.stdout.write("\nJobs no daemon will run (no task by that name in this build)\n");
+          process.stdout.write("\nJobs no daemon will run (no task by that name among the built-in tasks and the tasks directory)\n");
           for (const { task, jobs: n } of unhandled) process.stdout.write(`no handler: ${n} job${n === "1" ? "" : "s"} of task '${task}'\n`);
         }
       });
     });
 }
 
-async function nextCronFires(file: string) {
+async function nextCronFires(file: string, tasks: TaskCatalog) {
   let text: string;
   try {
     text = await readFile(file, "utf8");

@@ -1,19 +1,20 @@
 import type { Config } from "../config/config.js";
+import { createDaemonEvents } from "../daemon/daemon-events.js";
+import { Daemon } from "../daemon/daemon.js";
 import { Health } from "../health/health.js";
 import { startProbeServer, type ProbeServer } from "../http/probe-server.js";
 import type { Logger } from "../logging/logger.js";
 import { PgmillMetrics } from "../metrics/metrics.js";
 import { CachedSnapshot, readQueueSnapshot } from "../metrics/queue-snapshot.js";
-import type { AnyTask } from "../tasks/define-task.js";
-import { createDaemonEvents } from "./daemon-events.js";
-import { Daemon } from "./daemon.js";
+import type { TaskCatalog } from "../tasks/task-catalog.js";
 
 /** Queue gauges hit the database at most this often per replica, however often it is scraped. */
 const QUEUE_SNAPSHOT_TTL_MS = 5_000;
 
 export interface ServedDaemon {
   readonly daemon: Daemon;
-  readonly server: ProbeServer;
+  /** Null when the daemon runs without one (a library user's own process). */
+  readonly server: ProbeServer | null;
   /** Graceful shutdown, then the probe server. */
   shutdown(): Promise<void>;
   forceShutdown(): Promise<void>;
@@ -24,24 +25,28 @@ export interface ServedDaemon {
  * Kubernetes sees 503 from /readyz through start-up (migrations, first
  * connection) and from the first signal on; it goes down last.
  */
-export async function serveDaemon(config: Config, logger: Logger, tasks: Readonly<Record<string, AnyTask>>): Promise<ServedDaemon> {
+export async function serveDaemon(
+  config: Config,
+  logger: Logger,
+  tasks: TaskCatalog,
+  options: { probeServer: boolean } = { probeServer: true },
+): Promise<ServedDaemon> {
   const events = createDaemonEvents();
   const health = new Health(events, { heartbeatIntervalMs: config.heartbeatIntervalMs });
   const metrics = new PgmillMetrics(events, { tasks: Object.keys(tasks), concurrency: config.concurrency });
-  const server = await startProbeServer({ port: config.httpPort, health, metrics, logger });
+  const server = options.probeServer ? await startProbeServer({ port: config.httpPort, health, metrics, logger }) : null;
+  const closeServer = async () => {
+    await server?.close();
+    health.close();
+  };
   let daemon: Daemon;
   try {
     daemon = await Daemon.start(config, logger, tasks, events);
   } catch (error) {
-    await server.close();
-    health.close();
+    await closeServer();
     throw error;
   }
   metrics.useSnapshot(new CachedSnapshot(() => readQueueSnapshot(daemon.database.db, config.deadAfterMs), QUEUE_SNAPSHOT_TTL_MS));
-  const closeServer = async () => {
-    await server.close();
-    health.close();
-  };
   return {
     daemon,
     server,
