@@ -16,7 +16,7 @@ FROM node:24-bookworm-slim AS production-deps
 WORKDIR /app
 COPY package.json package-lock.json ./
 # No dev tools, and no embedded Postgres: in production DATABASE_URL is required.
-RUN npm ci --omit=dev --omit=optional --ignore-scripts
+RUN npm ci --omit=dev --ignore-scripts
 
 FROM node:24-bookworm-slim
 RUN apt-get update \

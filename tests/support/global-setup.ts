@@ -3,7 +3,7 @@ import { pino } from "pino";
 import type { TestProject } from "vitest/node";
 import { openDatabase } from "../../src/db/database.js";
 import { migrate } from "../../src/db/migrate.js";
-import { buildDistIfStale } from "./built-dist.js";
+import { buildDist } from "./built-dist.js";
 import { startTestServer, type TestServer } from "./postgres-server.js";
 import { createDatabase, dropDatabase } from "./database-admin.js";
 import { databaseUrl } from "./database-url.js";
@@ -20,7 +20,7 @@ let template: string | undefined;
 
 /** Starts Postgres once and migrates a template database that each test file clones. */
 export async function setup(project: TestProject): Promise<void> {
-  buildDistIfStale();
+  buildDist();
   server = await startTestServer(process.env);
   template = `pgmill_template_${randomBytes(4).toString("hex")}`;
   await createDatabase(server.adminUrl, template);

@@ -18,6 +18,7 @@ export function registerRun(program: Command): void {
     const config = loadConfig(overrides);
     const tasks = await loadTasks({ tasksDir: config.tasksDir });
     const logger = createLogger(config.logLevel);
+    logger.info({ tasks: Object.keys(tasks).sort(), tasksDir: config.tasksDir }, "tasks loaded");
     // Signals are handled from before start-up on: a Ctrl-C during migrations still stops cleanly.
     const starting = serveDaemon(config, logger, tasks);
     handleSignals(starting, logger);
