@@ -182,3 +182,20 @@ describe("examples/reminders", () => {
     expect(await exited).toBe(0);
   });
 });
+
+describe("pgmill status", () => {
+  it("reports the app's queued jobs as `no handler` only when it is not given the tasks directory", async () => {
+    expect(daemon!.exitCode).not.toBeNull(); // stopped above: the job stays queued
+    await addJobWithSql(db.handle.db, "send-reminder", { to: "late@example.com", message: "queued" });
+    const status = async (args: string[]) => {
+      const result = await run(path.join(app, "node_modules/.bin/pgmill"), ["status", "--json", ...args], {
+        cwd: app,
+        env: { DATABASE_URL: db.url },
+      });
+      expect(result.code, result.stderr).toBe(0);
+      return (JSON.parse(result.stdout) as { jobs: { task: string; state: string }[] }).jobs.filter((j) => j.task === "send-reminder");
+    };
+    expect(await status([])).toEqual([expect.objectContaining({ state: "no handler" })]);
+    expect(await status(["--tasks", "tasks"])).toEqual([expect.objectContaining({ state: "ready" })]);
+  });
+});
