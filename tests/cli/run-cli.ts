@@ -1,9 +1,6 @@
-import { execFile } from "node:child_process";
 import { fileURLToPath } from "node:url";
-import { promisify } from "node:util";
 import { expect } from "vitest";
-
-const execFileAsync = promisify(execFile);
+import { runCommand, type CommandResult } from "../support/run-command.js";
 
 /** The project root: the CLI runs from source there, with tsx. */
 export const PROJECT_ROOT = fileURLToPath(new URL("../../", import.meta.url));
@@ -21,11 +18,7 @@ export const UNREACHABLE_DATABASE_URL = "postgres://pgmill-cli-test@127.0.0.1:1/
  */
 export const SLOW_CLI_TIMEOUT = 120_000;
 
-export interface CliResult {
-  readonly code: number;
-  readonly stdout: string;
-  readonly stderr: string;
-}
+export type CliResult = CommandResult;
 
 export interface RunCliOptions {
   /** DATABASE_URL for the child process. */
@@ -50,24 +43,11 @@ export async function runCli(args: readonly string[], options: RunCliOptions = {
     if (value === undefined) delete env[name];
     else env[name] = value;
   }
-  try {
-    const { stdout, stderr } = await execFileAsync(process.execPath, ["--import", "tsx", "src/cli/main.ts", ...args], {
-      cwd: PROJECT_ROOT,
-      env,
-      timeout: options.timeoutMs ?? 60_000,
-      maxBuffer: 16 * 1024 * 1024,
-    });
-    return { code: 0, stdout, stderr };
-  } catch (error) {
-    const failure = error as { code?: unknown; signal?: unknown; stdout?: string; stderr?: string };
-    if (typeof failure.code !== "number") {
-      throw new Error(
-        `pgmill ${args.join(" ")} did not exit by itself (code ${String(failure.code)}, signal ${String(failure.signal)})\n${failure.stderr ?? ""}`,
-        { cause: error },
-      );
-    }
-    return { code: failure.code, stdout: failure.stdout ?? "", stderr: failure.stderr ?? "" };
-  }
+  return runCommand(process.execPath, ["--import", "tsx", "src/cli/main.ts", ...args], {
+    cwd: PROJECT_ROOT,
+    env,
+    timeoutMs: options.timeoutMs,
+  });
 }
 
 /** Asserts the command succeeded and returns its stdout. */

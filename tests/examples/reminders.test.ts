@@ -1,11 +1,11 @@
-import { execFile, spawn, type ChildProcess } from "node:child_process";
+import { spawn, type ChildProcess } from "node:child_process";
 import { cp, mkdir, mkdtemp, readFile, rename, rm, stat } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
-import { promisify } from "node:util";
 import { sql } from "kysely";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ROOT } from "../support/built-dist.js";
+import { runCommand, type CommandResult } from "../support/run-command.js";
 import { addJobWithSql } from "../support/sql-jobs.js";
 import { createTestDatabase, type TestDatabase } from "../support/test-database.js";
 import { waitFor } from "../support/wait-for.js";
@@ -19,32 +19,18 @@ const EXAMPLE = path.join(ROOT, "examples/reminders");
 /** Node 24 first, so npm, the `pgmill` bin and `node enqueue.ts` all run on it. */
 const PATH = `${path.dirname(process.execPath)}${path.delimiter}${process.env.PATH ?? ""}`;
 
-interface Result {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-async function run(command: string, args: string[], options: { cwd: string; env?: Record<string, string> }): Promise<Result> {
-  try {
-    const { stdout, stderr } = await promisify(execFile)(command, args, {
-      cwd: options.cwd,
-      env: { PATH, HOME: process.env.HOME ?? os.tmpdir(), ...options.env },
-      timeout: 180_000,
-      maxBuffer: 16 * 1024 * 1024,
-    });
-    return { code: 0, stdout, stderr };
-  } catch (error) {
-    const e = error as { code?: unknown; stdout?: string; stderr?: string };
-    if (typeof e.code !== "number") throw error;
-    return { code: e.code, stdout: e.stdout ?? "", stderr: e.stderr ?? "" };
-  }
+function run(command: string, args: string[], options: { cwd: string; env?: Record<string, string> }): Promise<CommandResult> {
+  return runCommand(command, args, {
+    cwd: options.cwd,
+    env: { PATH, HOME: process.env.HOME ?? os.tmpdir(), ...options.env },
+    timeoutMs: 180_000,
+  });
 }
 
 let db: TestDatabase;
 let app: string;
 let packed: { path: string }[];
-let install: Result;
+let install: CommandResult;
 let daemon: ChildProcess | undefined;
 const daemonLines: Record<string, unknown>[] = [];
 

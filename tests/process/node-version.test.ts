@@ -1,40 +1,26 @@
-import { execFile, execFileSync } from "node:child_process";
+import { execFileSync } from "node:child_process";
 import { existsSync } from "node:fs";
 import { createRequire } from "node:module";
 import path from "node:path";
-import { fileURLToPath } from "node:url";
-import { promisify } from "node:util";
 import { describe, expect, it } from "vitest";
 import { nodeTooOld, REQUIRED_NODE, requiredNode } from "../../src/node-version.js";
 import { VERSION } from "../../src/version.js";
 import { BIN, ROOT } from "../support/built-dist.js";
+import { runCommand, type CommandResult } from "../support/run-command.js";
 
 // The built entry, dist/cli/bin.js, on a Node older than package.json's engines:
 // one line saying what to do, exit 1. The machine's own Node (/usr/bin/node) is
 // used when it is old enough to be refused; otherwise Node 24 is made to report
 // an old version, so the assertions run everywhere.
 
-// dist/ is built by the global setup (tests/support/built-dist.ts) when stale.
+// dist/ is brought up to date by the global setup (tests/support/built-dist.ts).
 const INDEX = path.join(ROOT, "dist/index.js");
 const SYSTEM_NODE = "/usr/bin/node";
 const FAKE_VERSION = "20.20.2";
 
-interface Result {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-async function run(command: readonly string[]): Promise<Result> {
+function run(command: readonly string[]): Promise<CommandResult> {
   const [file, ...args] = command;
-  try {
-    const { stdout, stderr } = await promisify(execFile)(file!, args, { cwd: ROOT, timeout: 60_000 });
-    return { code: 0, stdout, stderr };
-  } catch (error) {
-    const e = error as { code?: unknown; stdout?: string; stderr?: string };
-    if (typeof e.code !== "number") throw error;
-    return { code: e.code, stdout: e.stdout ?? "", stderr: e.stderr ?? "" };
-  }
+  return runCommand(file!, args, { cwd: ROOT });
 }
 
 /** A Node command older than REQUIRED_NODE, and the version it reports. */

@@ -1,9 +1,8 @@
-import { execFile } from "node:child_process";
 import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import path from "node:path";
-import { promisify } from "node:util";
 import { afterAll, describe, expect, it } from "vitest";
 import { BIN, ROOT } from "../support/built-dist.js";
+import { runCommand } from "../support/run-command.js";
 
 // Task directories as users write them, loaded by the built CLI on real Node
 // (type stripping, Node's own errors), through `pgmill cron check --tasks`,
@@ -28,19 +27,8 @@ async function taskDirectory(files: Record<string, string>): Promise<string> {
   return dir;
 }
 
-async function cronCheck(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  try {
-    const { stdout, stderr } = await promisify(execFile)(process.execPath, [BIN, "cron", "check", ...args], {
-      cwd: ROOT,
-      env: { PATH: process.env.PATH ?? "" },
-      timeout: 60_000,
-    });
-    return { code: 0, stdout, stderr };
-  } catch (error) {
-    const e = error as { code?: unknown; stdout?: string; stderr?: string };
-    if (typeof e.code !== "number") throw error;
-    return { code: e.code, stdout: e.stdout ?? "", stderr: e.stderr ?? "" };
-  }
+function cronCheck(args: string[]) {
+  return runCommand(process.execPath, [BIN, "cron", "check", ...args], { cwd: ROOT, env: { PATH: process.env.PATH ?? "" } });
 }
 
 const remind = `import { z } from "zod";
