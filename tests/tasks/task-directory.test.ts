@@ -10,6 +10,8 @@ import { runCommand } from "../support/run-command.js";
 // `import ... from "pgmill"` resolves as it does in a user's project.
 
 const TMP = path.join(ROOT, "tests/.tmp");
+/** Each check starts Node and imports a directory: seconds on an idle machine, many more while other test files run. */
+const SLOW_TEST_MS = 120_000;
 const made: string[] = [];
 
 afterAll(async () => {
@@ -82,7 +84,7 @@ describe("pgmill --tasks DIR", () => {
     const invalid = await cronCheck(["--tasks", dir, crontab]);
     expect(invalid.code).toBe(2);
     expect(invalid.stderr).toMatch(/crontab:1: .*every/);
-  });
+  }, SLOW_TEST_MS);
 
   it("reports every bad file at once, each by name (and line where Node gives one), and exits 2", async () => {
     const dir = await taskDirectory({
@@ -115,7 +117,7 @@ describe("pgmill --tasks DIR", () => {
     expect(about("bad-name.ts")).toEqual([expect.stringMatching(/bad-name\.ts:4: TypeError: task has space: name must be/)]);
     expect(about("good.ts")).toEqual([]);
     expect(problems).toHaveLength(9);
-  });
+  }, SLOW_TEST_MS);
 
   it("names a tasks directory that is missing or holds no task files", async () => {
     const empty = await taskDirectory({ "notes.txt": "nothing\n", "lib/helper.ts": "export {};\n" });
@@ -126,5 +128,5 @@ describe("pgmill --tasks DIR", () => {
     const missing = await cronCheck(["--tasks", path.join(empty, "nope"), "/dev/null"]);
     expect(missing.code).toBe(2);
     expect(missing.stderr).toContain("nope: cannot read the tasks directory (ENOENT)");
-  });
+  }, SLOW_TEST_MS);
 });
