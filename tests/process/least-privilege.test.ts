@@ -1,11 +1,13 @@
 import http from "node:http";
 import type { AddressInfo } from "node:net";
 import { sql } from "kysely";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { openDatabase, type DatabaseHandle } from "../../src/db/database.js";
 import { expectSuccess, runCli, SLOW_CLI_TIMEOUT } from "../cli/run-cli.js";
 import { spawnDaemon, type DaemonProcess } from "../support/daemon-process.js";
+import { withAdmin } from "../support/database-admin.js";
 import { createEmptyDatabase, createLoginRole, type LoginRole } from "../support/database-roles.js";
+import { databaseUrl } from "../support/database-url.js";
 import { onFileCleanup } from "../support/file-cleanup.js";
 import { addJobWithSql, deadLetterOf, runsOf } from "../support/sql-jobs.js";
 import { waitFor } from "../support/wait-for.js";
@@ -45,7 +47,11 @@ beforeAll(async () => {
   owner = await createLoginRole("pgmill_owner");
   runtime = await createLoginRole("pgmill_runtime");
   database = await createEmptyDatabase(owner);
-  expectSuccess(await runCli(["migrate", "--grant-runtime", runtime.name], { databaseUrl: owner.url(database) }));
+  // The README's setup step: before PostgreSQL 15 PUBLIC may create in schema public (a no-op on 15+).
+  await withAdmin(databaseUrl(inject("adminUrl"), database), (admin) => admin.query("revoke create on schema public from public"));
+  const granted = await runCli(["migrate", "--grant-runtime", runtime.name], { databaseUrl: owner.url(database) });
+  expectSuccess(granted);
+  expect(granted.stderr, "no warning that the runtime role could create objects").toBe("");
   asOwner = open(owner);
   asRuntime = open(runtime);
   // No daily partitions left: the runtime daemon's retention has to create them (DDL, through the owner's functions).

@@ -1,4 +1,5 @@
 import { randomBytes } from "node:crypto";
+import { sql } from "kysely";
 import { pino } from "pino";
 import type { TestProject } from "vitest/node";
 import { openDatabase } from "../../src/db/database.js";
@@ -25,12 +26,15 @@ export async function setup(project: TestProject): Promise<void> {
   template = `pgmill_template_${randomBytes(4).toString("hex")}`;
   await createDatabase(server.adminUrl, template);
   const database = openDatabase(databaseUrl(server.adminUrl, template), { maxConnections: 4 });
+  let version: string;
   try {
     await migrate(database.db, database.pool, pino({ level: "warn" }));
+    // Said once per run, so a CI log shows which major each pass ran on.
+    version = (await sql<{ server_version: string }>`show server_version`.execute(database.db)).rows[0]!.server_version;
   } finally {
     await database.close();
   }
-  process.stdout.write(`pgmill tests: Postgres from ${server.source}\n`);
+  process.stdout.write(`pgmill tests: Postgres ${version} from ${server.source}\n`);
   project.provide("adminUrl", server.adminUrl);
   project.provide("templateDatabase", template);
 }

@@ -1,6 +1,6 @@
 import type { Command } from "commander";
-import { sql } from "kysely";
 import type { Db } from "../../db/database.js";
+import { createPrivilegeWarning, grantRuntimeRole } from "../../db/runtime-role.js";
 import { PgmillError } from "../../errors.js";
 import { printObject } from "../output.js";
 import { commandConfig, withDatabase } from "../with-database.js";
@@ -27,9 +27,12 @@ export function registerMigrate(program: Command): void {
     });
 }
 
+/** Grants the role, and warns on stderr (naming the statement to run) for each way it could still create objects. */
 async function grantRuntime(db: Db, role: string): Promise<void> {
   try {
-    await sql`select pgmill.grant_runtime(${role})`.execute(db);
+    for (const leak of await grantRuntimeRole(db, role)) {
+      process.stderr.write(`pgmill: warning: ${createPrivilegeWarning(role, leak)}\n`);
+    }
   } catch (error) {
     // A missing role, or the owner itself: said by grant_runtime, fixable by the user.
     const code = (error as { code?: unknown }).code;
