@@ -28,6 +28,8 @@ interface InFlight {
   readonly abort: AbortController;
   /** Set once a history row exists for this attempt, so it is written once. */
   recorded: boolean;
+  /** The write of its history row once it is under way, so a forced shutdown releases the job only after it. */
+  recording?: Promise<Recorded>;
 }
 
 /**
@@ -81,9 +83,14 @@ export class AttemptRunner {
     const writes: Promise<Recorded>[] = [];
     const jobIds = new Set<string>();
     for (const attempt of this.inFlight) {
-      if (attempt.recorded) continue;
-      attempt.recorded = true;
       jobIds.add(attempt.job.id);
+      if (attempt.recorded) {
+        // Its handler settled just before (a second signal aborted it): let that
+        // row land while this daemon still holds the lock, or it would read `stale`.
+        if (attempt.recording) writes.push(attempt.recording);
+        continue;
+      }
+      attempt.recorded = true;
       const outcome = classify({ error: new Error(reason) }, null, attempt.job.attempt >= attempt.job.maxAttempts);
       // No waiting on the lease here: the process is leaving. The ledger's lock check still applies.
       writes.push(this.record(attempt, outcome, { waitForLease: false }));
@@ -115,7 +122,8 @@ export class AttemptRunner {
       // Abandoned at shutdown and already recorded; the engine released it.
       if (attempt.recorded) throw new Error("attempt abandoned at shutdown");
       attempt.recorded = true;
-      const recorded = await this.record(attempt, outcome, { waitForLease: true });
+      attempt.recording = this.record(attempt, outcome, { waitForLease: true });
+      const recorded = await attempt.recording;
       if (recorded === "stale") throw new StaleAttemptError(`outcome not applied (${outcome.status}): this daemon no longer holds the job's lock`);
       // Thrown => the engine fails the job and schedules the retry.
       if (RETRYING_STATUSES.has(outcome.status) && "error" in outcome) throw outcome.error;
