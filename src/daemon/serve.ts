@@ -37,6 +37,7 @@ export async function serveDaemon(config: Config, logger: Logger, tasks: Readonl
     health.close();
     throw error;
   }
+  metrics.usePoolWaiting(() => daemon.database.pool.waitingCount);
   metrics.useSnapshot(new CachedSnapshot(() => readQueueSnapshot(daemon.database.db, config.deadAfterMs), QUEUE_SNAPSHOT_TTL_MS));
   const closeServer = async () => {
     await server.close();

@@ -45,6 +45,9 @@ const DAEMON_METRICS = new Set([
   "pgmill_lost_jobs_recovered_total",
   "pgmill_database_up",
   "pgmill_jobs_without_handler",
+  "pgmill_db_pool_waits_total",
+  "pgmill_db_pool_wait_seconds_total",
+  "pgmill_db_pool_waiting_clients",
 ]);
 
 const REQUIRED_ALERTS = [
