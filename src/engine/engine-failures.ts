@@ -11,7 +11,7 @@ export interface EngineOutcomes {
 /**
  * graphile-worker 0.18's local queue logs a failed fetch and emits no event
  * for it (its next try is the next poll); this is the line. Guard:
- * tests/engine/engine-failures.test.ts.
+ * tests/daemon/readiness-engine.test.ts.
  */
 const FETCH_FAILED_LINE = "Error occurred fetching jobs";
 
