@@ -27,6 +27,8 @@ interface InFlight {
   readonly abort: AbortController;
   /** Set once a history row exists for this attempt, so it is written once. */
   recorded: boolean;
+  /** The row written for it at shutdown, if it was abandoned: the engine may fail the job only after it. */
+  abandonedRow?: Promise<Recorded>;
 }
 
 /**
@@ -84,7 +86,8 @@ export class AttemptRunner {
       jobIds.add(attempt.job.id);
       const outcome = classify({ error: new Error(reason) }, null, attempt.job.attempt >= attempt.job.maxAttempts);
       // No waiting on the lease here: the process is leaving. The ledger's lock check still applies.
-      writes.push(this.record(attempt, outcome, { waitForLease: false }));
+      attempt.abandonedRow = this.record(attempt, outcome, { waitForLease: false });
+      writes.push(attempt.abandonedRow);
     }
     await Promise.allSettled(writes);
     return jobIds;
@@ -110,8 +113,12 @@ export class AttemptRunner {
       const outcome = holds
         ? await this.execute(task, attempt)
         : classify({ error: new Error("not started: the daemon shut down before it could confirm it holds the job's lock") }, null, job.attempt >= job.maxAttempts);
-      // Abandoned at shutdown and already recorded; the engine released it.
-      if (attempt.recorded) throw new Error("attempt abandoned at shutdown");
+      // Abandoned at shutdown and recorded there. The throw lets the engine
+      // fail (release) the job, so only once that row's lock check is done.
+      if (attempt.recorded) {
+        await attempt.abandonedRow?.catch(() => undefined);
+        throw new Error("attempt abandoned at shutdown");
+      }
       attempt.recorded = true;
       const recorded = await this.record(attempt, outcome, { waitForLease: true });
       if (recorded === "stale") throw new StaleAttemptError(`outcome not applied (${outcome.status}): this daemon no longer holds the job's lock`);
