@@ -2,7 +2,7 @@ import { sql } from "kysely";
 import { beforeAll, describe, expect, inject, it } from "vitest";
 import { z } from "zod";
 import { openDatabase, type Db } from "../../src/db/database.js";
-import { isTransactionPooled } from "../../src/db/transaction-pooler.js";
+import { isTransactionPooled, refuseTransactionPooling } from "../../src/db/transaction-pooler.js";
 import { withEngineTables } from "../../src/engine/jobs-view.js";
 import { defineTask, PermanentError, taskRegistry } from "../../src/index.js";
 import { runCli, SLOW_CLI_TIMEOUT } from "../cli/run-cli.js";
@@ -48,9 +48,16 @@ beforeAll(async () => {
 });
 
 describe("behind PgBouncer in transaction mode", () => {
-  it("is told apart from a direct or session connection", async () => {
+  it("is told apart from a direct connection, and refused as PGMILL_DIRECT_URL too", async () => {
     expect(await isTransactionPooled(bouncer.url(db.name))).toBe(true);
     expect(await isTransactionPooled(db.url)).toBe(false);
+    const pooled = bouncer.url(db.name);
+    const refusal = refuseTransactionPooling({ connectionString: pooled, sessionConnectionString: pooled, direct: true });
+    await expect(refusal).rejects.toMatchObject({
+      code: "PGMILL_TRANSACTION_POOLER",
+      message: expect.stringMatching(/^PGMILL_DIRECT_URL goes through a transaction-mode pooler .*: point it at Postgres itself or at a session-mode pooler; DATABASE_URL may stay pooled$/),
+    });
+    await expect(refuseTransactionPooling({ connectionString: pooled, sessionConnectionString: db.url, direct: true })).resolves.toBeUndefined();
   });
 
   it("without PGMILL_DIRECT_URL, a daemon and `pgmill migrate` stop with one line saying what to set", async () => {
