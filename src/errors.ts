@@ -13,7 +13,8 @@ export type PgmillErrorCode =
   | "PGMILL_CRONTAB_UNREADABLE"
   | "PGMILL_PORT_IN_USE"
   | "PGMILL_NO_DATABASE"
-  | "PGMILL_EMBEDDED_IN_USE";
+  | "PGMILL_EMBEDDED_IN_USE"
+  | "PGMILL_TRANSACTION_POOLER";
 
 export class PgmillError extends Error {
   constructor(

@@ -134,6 +134,19 @@ describe("loadConfig", () => {
     for (const problem of error.problems) expect(error.message).toContain(problem);
   });
 
+  it("takes a direct URL beside a pooled DATABASE_URL, never echoes it, and wants DATABASE_URL with it", () => {
+    const pooled = "postgres://app:s3cret@pooler:6543/app";
+    const direct = "postgres://app:s3cret@db:5432/app";
+    const config = loadConfig({}, { DATABASE_URL: pooled, PGMILL_DIRECT_URL: direct });
+    expect(config).toMatchObject({ databaseUrl: pooled, directUrl: direct });
+    expect(loadConfig({ PGMILL_DIRECT_URL: direct }, { DATABASE_URL: pooled }).directUrl).toBe(direct);
+
+    const bad = problemsOf(() => loadConfig({}, { DATABASE_URL: pooled, PGMILL_DIRECT_URL: "mysql://root:s3cret@db" }));
+    expect(bad.problems).toEqual(["PGMILL_DIRECT_URL (--direct-url): expected a postgres:// or postgresql:// connection string"]);
+    const alone = problemsOf(() => loadConfig({}, { PGMILL_DIRECT_URL: direct }));
+    expect(alone.problems).toEqual(["PGMILL_DIRECT_URL (--direct-url): needs DATABASE_URL (the pooled connection) beside it"]);
+  });
+
   it("lists bad flags (overrides) and bad variables together", () => {
     const error = problemsOf(() =>
       loadConfig(
@@ -198,6 +211,7 @@ describe("flags", () => {
     expect(keys).toEqual({
       DATABASE_URL: "databaseUrl",
       PGMILL_CONCURRENCY: "concurrency",
+      PGMILL_DIRECT_URL: "directUrl",
       PGMILL_DB_POOL_SIZE: "dbPoolSize",
       PGMILL_CRONTAB: "crontab",
       PGMILL_TASKS: "tasks",
@@ -233,7 +247,7 @@ describe("library options (runDaemon)", () => {
 
   it("report every problem at once, by option name, and refuse unknown options", () => {
     expect(problemsOf(() => settingsFromOptions({ concurency: 3, probe: true })).problems).toEqual([
-      expect.stringMatching(/^concurency: not a pgmill setting \(known: databaseUrl, concurrency, /),
+      expect.stringMatching(/^concurency: not a pgmill setting \(known: databaseUrl, directUrl, concurrency, /),
       expect.stringMatching(/^probe: not a pgmill setting/),
     ]);
     const error = problemsOf(() => loadConfig(settingsFromOptions({ concurrency: 0, databaseUrl: "mysql://secret@x" }), {}, describeOption));

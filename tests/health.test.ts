@@ -50,4 +50,38 @@ describe("health", () => {
     expect(health.readiness().checks).toMatchObject({ database: { ok: true }, daemon: { ok: false, detail: "draining" } });
     health.close();
   });
+
+  it("turns unready when the engine's fetches or completions keep failing while the database answers the heartbeat", () => {
+    const { events, health, advance } = setup();
+    const ready = () => {
+      events.emit("database", true, null);
+      return health.readiness();
+    };
+    events.emit("migrations", true);
+    events.emit("pool:running", true);
+    events.emit("state", "running");
+    // One failed completion batch (a restart, say) is a blip, not "failing".
+    events.emit("engine:failure", "complete", "Connection terminated unexpectedly");
+    advance(4_000);
+    expect(ready().status).toBe("ok");
+    // Failures that keep coming for 10 s are.
+    advance(6_000);
+    events.emit("engine:failure", "complete", 'prepared statement "complete_jobs/graphile_worker" already exists');
+    expect(ready().checks.engine).toEqual({
+      ok: false,
+      detail: 'completing jobs has failed for 10s (last: prepared statement "complete_jobs/graphile_worker" already exists)',
+    });
+    // With no success event for completions, the streak ends a minute after its last failure.
+    advance(61_000);
+    expect(ready().status).toBe("ok");
+
+    for (let i = 0; i < 6; i++) {
+      events.emit("engine:failure", "fetch", "Error occurred fetching jobs; will try again on next poll interval. Error: connect ECONNREFUSED");
+      advance(2_000);
+    }
+    expect(ready().checks.engine!.detail).toMatch(/^fetching jobs has failed for 12s \(last: Error occurred fetching jobs/);
+    events.emit("engine:success", "fetch");
+    expect(ready().status).toBe("ok");
+    health.close();
+  });
 });

@@ -4,6 +4,7 @@ import { crontabOnce } from "./crontab-once.js";
 import { crontabReadError } from "./crontab-read-error.js";
 import { ctrlC } from "./ctrl-c.js";
 import { killNine } from "./kill-nine.js";
+import { poolerRestart } from "./pooler-restart.js";
 import { postgresCrash } from "./postgres-crash.js";
 import { postgresRestart } from "./postgres-restart.js";
 import { queueKillNine } from "./queue-kill-nine.js";
@@ -17,6 +18,7 @@ export const SCENARIOS: Readonly<Record<string, Scenario>> = {
   "queue-kill-nine": queueKillNine,
   "postgres-restart": postgresRestart,
   "terminate-backends": terminateBackends,
+  "pooler-restart": poolerRestart,
   "rolling-restart": rollingRestart,
   "crontab-once": crontabOnce,
   "connection-limit": connectionLimit,

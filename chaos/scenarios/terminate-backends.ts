@@ -13,7 +13,8 @@ const RESUME_BOUND_MS = 30_000;
 /**
  * The daemons' connections terminated with pg_terminate_backend every second
  * for a minute at load, from an admin session: the daemons' sessions carry
- * application_name `pgmill`, the harness's own `pgmill-chaos`.
+ * application_name `pgmill` (the shared pool) and `pgmill-heartbeat`, the
+ * harness's own `pgmill-chaos`.
  */
 export const terminateBackends: Scenario = async (adminUrl, size) => {
   const { warmMs, faultMs, afterMs, perSecond, workMs } = SIZES[size];
@@ -34,7 +35,7 @@ export const terminateBackends: Scenario = async (adminUrl, size) => {
       const { rows } = await sql<{ n: number }>`
         select count(*) filter (where pg_terminate_backend(pid))::int as n
           from pg_stat_activity
-         where datname = current_database() and application_name = 'pgmill'
+         where datname = current_database() and application_name in ('pgmill', 'pgmill-heartbeat')
       `.execute(db);
       terminated += rows[0]!.n;
       faults.push({ label: "pg_terminate_backend", startedAt: at, endedAt: Date.now(), locked });

@@ -46,6 +46,7 @@ export async function serveDaemon(
     await closeServer();
     throw error;
   }
+  metrics.usePoolWaiting(() => daemon.database.pool.waitingCount);
   metrics.useSnapshot(new CachedSnapshot(() => readQueueSnapshot(daemon.database.db, config.deadAfterMs), QUEUE_SNAPSHOT_TTL_MS));
   return {
     daemon,

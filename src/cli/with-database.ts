@@ -3,12 +3,13 @@ import { loadConfig, type Config } from "../config/config.js";
 import { SETTING_FLAGS } from "../config/flags.js";
 import { resolveCommandDatabase } from "../db/connect.js";
 import { openDatabase, type DatabaseHandle } from "../db/database.js";
-import { migrate } from "../db/migrate.js";
+import { migrateDatabase } from "../db/migrate.js";
+import { refuseTransactionPooling } from "../db/transaction-pooler.js";
 import { createLogger, type Logger } from "../logging/logger.js";
 
-/** A one-shot command's settings: the environment's, with its --database-url and --tasks on top. */
-export function commandConfig(flags: { databaseUrl?: string; tasks?: string }): Config {
-  return loadConfig({ DATABASE_URL: flags.databaseUrl, PGMILL_TASKS: flags.tasks });
+/** A one-shot command's settings: the environment's, with its --database-url, --direct-url and --tasks on top. */
+export function commandConfig(flags: { databaseUrl?: string; directUrl?: string; tasks?: string }): Config {
+  return loadConfig({ DATABASE_URL: flags.databaseUrl, PGMILL_DIRECT_URL: flags.directUrl, PGMILL_TASKS: flags.tasks });
 }
 
 /** For commands that know tasks (add, status, cron check): `--tasks <dir>`, as `pgmill run` takes it. */
@@ -30,10 +31,12 @@ export interface CommandContext {
  */
 export async function withDatabase<T>(config: Config, body: (context: CommandContext) => Promise<T>): Promise<T> {
   const logger = createLogger(config.logLevel === "info" ? "warn" : config.logLevel, process.stderr);
-  const connectionString = await resolveCommandDatabase(config);
+  const urls = await resolveCommandDatabase(config);
+  const { connectionString } = urls;
+  await refuseTransactionPooling(urls);
+  await migrateDatabase(urls.sessionConnectionString, logger);
   const database = openDatabase(connectionString, { maxConnections: 4, applicationName: "pgmill-cli" });
   try {
-    await migrate(database.db, database.pool, logger);
     return await body({ config, logger, database, connectionString });
   } finally {
     await database.close();

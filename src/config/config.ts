@@ -9,6 +9,8 @@ export type PayloadMode = (typeof PAYLOAD_MODES)[number];
 /** The daemon's settings: validated once, then frozen. */
 export interface Config {
   readonly databaseUrl: string | undefined;
+  /** A direct or session-mode connection for LISTEN, locks, migrations and the heartbeat; DATABASE_URL may then be transaction-pooled. */
+  readonly directUrl: string | undefined;
   readonly concurrency: number;
   /** Connections the daemon may hold: the engine, the ledger and upkeep; handlers get none, so it need not follow concurrency. */
   readonly databasePoolSize: number;
@@ -47,7 +49,7 @@ function describeSetting(name: SettingName): string {
 }
 
 /** Settings whose values are never echoed in errors: a connection string can carry a password. */
-const SECRET_SETTINGS: ReadonlySet<SettingName> = new Set(["DATABASE_URL"]);
+const SECRET_SETTINGS: ReadonlySet<SettingName> = new Set(["DATABASE_URL", "PGMILL_DIRECT_URL"]);
 
 /**
  * Builds the config from the environment with command-line overrides on top.
@@ -78,6 +80,7 @@ export function loadConfig(
   const s = parsed.data;
   return Object.freeze({
     databaseUrl: s.DATABASE_URL,
+    directUrl: s.PGMILL_DIRECT_URL,
     concurrency: s.PGMILL_CONCURRENCY,
     databasePoolSize: s.PGMILL_DB_POOL_SIZE,
     crontabPath: path.resolve(s.PGMILL_CRONTAB),

@@ -3,6 +3,10 @@ import type { SettingName } from "./schema.js";
 /** Command-line flags that override a setting, with the help text shown for them. */
 export const SETTING_FLAGS = {
   DATABASE_URL: { flag: "--database-url <url>", help: "Postgres connection string (default: embedded Postgres)" },
+  PGMILL_DIRECT_URL: {
+    flag: "--direct-url <url>",
+    help: "direct (or session-mode) connection for LISTEN, locks, migrations and the heartbeat, when --database-url is a transaction pooler",
+  },
   PGMILL_CONCURRENCY: { flag: "--concurrency <n>", help: "jobs run at once by this daemon" },
   PGMILL_DB_POOL_SIZE: { flag: "--db-pool-size <n>", help: "connections this daemon may open (default 10)" },
   PGMILL_CRONTAB: { flag: "--crontab <file>", help: "crontab file (default ./crontab)" },

@@ -35,6 +35,13 @@ export const settingsSchema = z
     .string()
     .regex(/^postgres(ql)?:\/\//, "expected a postgres:// or postgresql:// connection string")
     .optional(),
+  // A direct (or session-mode) connection for what needs a session: LISTEN,
+  // advisory locks, migrations, the heartbeat. DATABASE_URL may then be a
+  // transaction-mode pooler (PgBouncer, Supabase, Neon).
+  PGMILL_DIRECT_URL: z
+    .string()
+    .regex(/^postgres(ql)?:\/\//, "expected a postgres:// or postgresql:// connection string")
+    .optional(),
   PGMILL_CONCURRENCY: positiveInt(1000).default(128),
   PGMILL_DB_POOL_SIZE: z.coerce.number().int().min(4).max(1000).default(10),
   PGMILL_CRONTAB: z.string().min(1).default("./crontab"),
@@ -58,6 +65,10 @@ export const settingsSchema = z
   PGMILL_HEARTBEAT_INTERVAL: seconds.min(0.1).default(5),
   PGMILL_DEAD_AFTER: seconds.min(1).default(30),
   LOG_LEVEL: z.enum(LOG_LEVELS).default("info"),
+  })
+  .refine((s) => s.PGMILL_DIRECT_URL === undefined || s.DATABASE_URL !== undefined, {
+    path: ["PGMILL_DIRECT_URL"],
+    message: "needs DATABASE_URL (the pooled connection) beside it",
   })
   .refine((s) => s.PGMILL_DEAD_AFTER >= 3 * s.PGMILL_HEARTBEAT_INTERVAL, {
     path: ["PGMILL_DEAD_AFTER"],

@@ -28,8 +28,12 @@ interface InFlight {
   readonly abort: AbortController;
   /** Set once a history row exists for this attempt, so it is written once. */
   recorded: boolean;
-  /** The write of its history row once it is under way, so a forced shutdown releases the job only after it. */
-  recording?: Promise<Recorded>;
+  /**
+   * The write of its history row, once under way (by the attempt, or by a
+   * shutdown that abandoned it): neither the engine nor the shutdown's release
+   * may free the job before it, or the row's lock check reads `stale`.
+   */
+  row?: Promise<Recorded>;
 }
 
 /**
@@ -87,13 +91,14 @@ export class AttemptRunner {
       if (attempt.recorded) {
         // Its handler settled just before (a second signal aborted it): let that
         // row land while this daemon still holds the lock, or it would read `stale`.
-        if (attempt.recording) writes.push(attempt.recording);
+        if (attempt.row) writes.push(attempt.row);
         continue;
       }
       attempt.recorded = true;
       const outcome = classify({ error: new Error(reason) }, null, attempt.job.attempt >= attempt.job.maxAttempts);
       // No waiting on the lease here: the process is leaving. The ledger's lock check still applies.
-      writes.push(this.record(attempt, outcome, { waitForLease: false }));
+      attempt.row = this.record(attempt, outcome, { waitForLease: false });
+      writes.push(attempt.row);
     }
     await Promise.allSettled(writes);
     return jobIds;
@@ -119,11 +124,15 @@ export class AttemptRunner {
       const outcome = holds
         ? await this.execute(task, attempt)
         : classify({ error: new Error("not started: the daemon shut down before it could confirm it holds the job's lock") }, null, job.attempt >= job.maxAttempts);
-      // Abandoned at shutdown and already recorded; the engine released it.
-      if (attempt.recorded) throw new Error("attempt abandoned at shutdown");
+      // Abandoned at shutdown and recorded there. The throw lets the engine
+      // fail (release) the job, so only once that row's lock check is done.
+      if (attempt.recorded) {
+        await attempt.row?.catch(() => undefined);
+        throw new Error("attempt abandoned at shutdown");
+      }
       attempt.recorded = true;
-      attempt.recording = this.record(attempt, outcome, { waitForLease: true });
-      const recorded = await attempt.recording;
+      attempt.row = this.record(attempt, outcome, { waitForLease: true });
+      const recorded = await attempt.row;
       if (recorded === "stale") throw new StaleAttemptError(`outcome not applied (${outcome.status}): this daemon no longer holds the job's lock`);
       // Thrown => the engine fails the job and schedules the retry.
       if (RETRYING_STATUSES.has(outcome.status) && "error" in outcome) throw outcome.error;

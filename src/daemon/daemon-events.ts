@@ -1,5 +1,6 @@
 import { EventEmitter } from "node:events";
 import type { DeadLetterReason, RunStatus } from "../db/schema.js";
+import type { EngineOperation } from "../engine/engine-failures.js";
 
 export type DaemonState = "starting" | "running" | "draining" | "stopped";
 
@@ -17,6 +18,12 @@ export interface DaemonEventMap {
   "pool:restart": [restarts: number];
   /** The supervised pool came up (true) or went down (false). */
   "pool:running": [running: boolean];
+  /** A checkout of a shared-pool connection queued this long (every connection was busy). */
+  "db:pool:wait": [seconds: number];
+  /** The engine could not fetch jobs, or write back completions and failures; readiness watches for a streak of these. */
+  "engine:failure": [operation: EngineOperation, message: string];
+  /** The engine did that successfully (fetches only: a completion's commit has no event). */
+  "engine:success": [operation: EngineOperation];
   /** A ledger transaction committed `rows` history rows in `seconds`. */
   "ledger:batch": [rows: number, seconds: number];
   /** A job was moved to dead letters (by an attempt, the sweep, or the reaper). */

@@ -2,7 +2,9 @@ import type { Config } from "../config/config.js";
 import { CrontabSchedule } from "../crontab/crontab-schedule.js";
 import { resolveDatabase, type DatabaseTarget } from "../db/connect.js";
 import { openDatabase, type DatabaseHandle } from "../db/database.js";
-import { migrate } from "../db/migrate.js";
+import { migrateDatabase } from "../db/migrate.js";
+import { StarvationLog, watchPoolWaits } from "../db/pool-waits.js";
+import { refuseTransactionPooling } from "../db/transaction-pooler.js";
 import { untilConnected } from "../db/until-connected.js";
 import { sweepDeadLetters } from "../dead-letters/sweep.js";
 import { Ledger } from "../ledger/ledger.js";
@@ -15,6 +17,8 @@ import { HandlerResources } from "./handler-resources.js";
 import { createDaemonEvents, type DaemonEvents, type DaemonState } from "./daemon-events.js";
 import { onCronEnqueued } from "../engine/cron-adapter.js";
 import { POLL_INTERVAL_MS, engineOptions } from "../engine/engine-options.js";
+import { onEngineOutcomes } from "../engine/engine-failures.js";
+import { listenOnSession } from "../engine/listen-connection.js";
 import { PoolSupervisor } from "../engine/pool-supervisor.js";
 import { nudgeFreedQueues } from "../engine/queue-nudge.js";
 import { engineTaskList } from "../engine/task-list.js";
@@ -22,6 +26,7 @@ import { Heartbeat } from "./heartbeat.js";
 import { DaemonIdentity } from "./identity.js";
 import { Lease } from "./lease.js";
 import { Reaper } from "./reaper.js";
+import { openSessionConnections, type SessionConnections } from "./session-connections.js";
 
 /** After the drain budget the signal aborts; handlers get this long to settle before their jobs are released. */
 const ABORT_GRACE_MS = 5_000;
@@ -51,6 +56,7 @@ export class Daemon {
     private readonly logger: Logger,
     readonly target: DatabaseTarget,
     readonly database: DatabaseHandle,
+    private readonly sessions: SessionConnections,
     readonly ledger: Ledger,
     readonly crontab: CrontabSchedule,
     readonly attempts: AttemptRunner,
@@ -81,15 +87,30 @@ export class Daemon {
             )
           : logger.info({ cap, poolSize: size }, `the database allows another connection: using at most ${cap} of ${size}`),
     });
+    const starvation = new StarvationLog(logger, config.databasePoolSize);
+    watchPoolWaits(database.pool, (seconds) => {
+      events.emit("db:pool:wait", seconds);
+      starvation.record(seconds);
+    });
+    let sessions: SessionConnections | null = null;
     try {
-      await untilConnected("migrate the database", () => migrate(database.db, database.pool, logger), logger);
+      await untilConnected(
+        "migrate the database",
+        async () => {
+          await refuseTransactionPooling(target);
+          return migrateDatabase(target.sessionConnectionString, logger);
+        },
+        logger,
+      );
       events.emit("migrations", true);
       const crontab = new CrontabSchedule(config.crontabPath, tasks, logger, (ids) => events.emit("cron:loaded", ids));
       await crontab.load();
-      const daemon = Daemon.assemble(config, logger, events, target, database, crontab, tasks);
+      sessions = openSessionConnections(target, logger);
+      const daemon = Daemon.assemble(config, logger, events, target, database, sessions, crontab, tasks);
       await daemon.run();
       return daemon;
     } catch (error) {
+      await sessions?.close().catch(() => undefined);
       await database.close().catch(() => undefined);
       await target.embedded?.stop().catch(() => undefined);
       throw error;
@@ -102,6 +123,7 @@ export class Daemon {
     events: DaemonEvents,
     target: DatabaseTarget,
     database: DatabaseHandle,
+    sessions: SessionConnections,
     crontab: CrontabSchedule,
     tasks: TaskCatalog,
   ): Daemon {
@@ -119,9 +141,20 @@ export class Daemon {
     let databaseUp = true;
     events.on("database", (ok) => (databaseUp = ok));
     const reaper = new Reaper(database.db, identity, config.deadAfterMs, events, logger);
+    let enginePool = database.pool;
     const pool = new PoolSupervisor(
       (engineEvents) =>
-        engineOptions({ config, pgPool: database.pool, taskList, cronItems: crontab.items, events: engineEvents, logger }),
+        engineOptions({
+          config,
+          pgPool: enginePool,
+          // DATABASE_URL may be a transaction pooler when a direct URL is given.
+          preparedStatements: !target.direct,
+          taskList,
+          cronItems: crontab.items,
+          events: engineEvents,
+          logger,
+          onFetchFailure: (message) => events.emit("engine:failure", "fetch", message),
+        }),
       logger,
       {
         restarted: (restarts) => events.emit("pool:restart", restarts),
@@ -134,8 +167,10 @@ export class Daemon {
       config.shutdownTimeoutMs + ABORT_GRACE_MS,
     );
 
+    if (sessions.listen) enginePool = listenOnSession(database.pool, sessions.listen.pool, pool.events);
+
     const heartbeat = new Heartbeat(
-      database.db,
+      sessions.heartbeat.db,
       identity,
       { intervalMs: config.heartbeatIntervalMs, deadAfterMs: config.deadAfterMs },
       {
@@ -149,9 +184,15 @@ export class Daemon {
       events,
       logger,
     );
-    daemon = new Daemon(identity, events, config, logger, target, database, ledger, crontab, attempts, pool, heartbeat, lease, reaper, handlerResources);
+    daemon = new Daemon(
+      identity, events, config, logger, target, database, sessions, ledger, crontab, attempts, pool, heartbeat, lease, reaper, handlerResources,
+    );
     onCronEnqueued(pool.events, (identifiers, at) => events.emit("cron:enqueued", identifiers, at));
     nudgeFreedQueues(pool.events, config.batchDelayMs);
+    onEngineOutcomes(pool.events, {
+      failed: (operation, message) => events.emit("engine:failure", operation, message),
+      succeeded: (operation) => events.emit("engine:success", operation),
+    });
     return daemon;
   }
 
@@ -264,6 +305,7 @@ export class Daemon {
     await this.handlerResources.close();
     this.lease.close();
     await this.heartbeat.stop();
+    await this.sessions.close().catch((error) => this.logger.warn({ err: error }, "closing the session connections failed"));
     await this.database.close().catch((error) => this.logger.warn({ err: error }, "closing the database pool failed"));
     await this.target.embedded?.stop();
     this.setState("stopped");

@@ -5,13 +5,30 @@ import type { Logger } from "../logging/logger.js";
 import { forgetEmbeddedOwner, liveEmbeddedOwner, recordEmbeddedOwner, type EmbeddedOwner } from "./embedded-owner.js";
 import { assertEmbeddedPostgresInstalled, startEmbeddedPostgres, type EmbeddedServer } from "./embedded-postgres.js";
 
-export interface DatabaseTarget {
+/** Where a daemon or command connects: the shared pool's URL, and the one for what needs a session. */
+export interface DatabaseUrls {
+  /** DATABASE_URL (maybe a transaction pooler when a direct URL is given), or the embedded server's. */
   readonly connectionString: string;
+  /** LISTEN, advisory locks, migrations, the heartbeat: PGMILL_DIRECT_URL, else the same as `connectionString`. */
+  readonly sessionConnectionString: string;
+  /** PGMILL_DIRECT_URL is set: `connectionString` may be transaction-pooled (no prepared statements there). */
+  readonly direct: boolean;
+}
+
+export interface DatabaseTarget extends DatabaseUrls {
   /** Set when pgmill started the server itself. */
   readonly embedded: EmbeddedServer | null;
 }
 
-type DatabaseSettings = Pick<Config, "databaseUrl" | "dataDir" | "embeddedPort">;
+type DatabaseSettings = Pick<Config, "databaseUrl" | "directUrl" | "dataDir" | "embeddedPort">;
+
+function givenUrls(databaseUrl: string, directUrl: string | undefined): DatabaseUrls {
+  return { connectionString: databaseUrl, sessionConnectionString: directUrl ?? databaseUrl, direct: directUrl !== undefined };
+}
+
+function embeddedUrls(connectionString: string): DatabaseUrls {
+  return { connectionString, sessionConnectionString: connectionString, direct: false };
+}
 
 /**
  * The daemon's database: DATABASE_URL when given; otherwise an embedded
@@ -20,7 +37,7 @@ type DatabaseSettings = Pick<Config, "databaseUrl" | "dataDir" | "embeddedPort">
  * data dir is a mistake, said in one line.
  */
 export async function resolveDatabase(config: DatabaseSettings, logger: Logger): Promise<DatabaseTarget> {
-  if (config.databaseUrl) return { connectionString: config.databaseUrl, embedded: null };
+  if (config.databaseUrl) return { ...givenUrls(config.databaseUrl, config.directUrl), embedded: null };
   assertEmbeddedPostgresInstalled();
   const owner = await runningDaemon(config.dataDir);
   if (owner) {
@@ -46,7 +63,7 @@ export async function resolveDatabase(config: DatabaseSettings, logger: Logger):
     { connectionString: server.connectionString, dataDir: config.dataDir },
     `no DATABASE_URL: started embedded postgres; connect with: psql ${server.connectionString}`,
   );
-  return { connectionString: server.connectionString, embedded };
+  return { ...embeddedUrls(server.connectionString), embedded };
 }
 
 /**
@@ -54,11 +71,11 @@ export async function resolveDatabase(config: DatabaseSettings, logger: Logger):
  * Postgres of the daemon running on this data dir. It never starts a server of
  * its own: one that lives for a single command would hide that no daemon runs.
  */
-export async function resolveCommandDatabase(config: DatabaseSettings): Promise<string> {
-  if (config.databaseUrl) return config.databaseUrl;
+export async function resolveCommandDatabase(config: DatabaseSettings): Promise<DatabaseUrls> {
+  if (config.databaseUrl) return givenUrls(config.databaseUrl, config.directUrl);
   assertEmbeddedPostgresInstalled();
   const owner = await runningDaemon(config.dataDir);
-  if (owner) return owner.connectionString;
+  if (owner) return embeddedUrls(owner.connectionString);
   throw new PgmillError(
     "PGMILL_NO_DATABASE",
     `no DATABASE_URL, and no pgmill daemon is running with embedded postgres in ${config.dataDir}: ` +

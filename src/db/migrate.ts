@@ -1,3 +1,4 @@
+import { randomBytes } from "node:crypto";
 import { readdir, readFile } from "node:fs/promises";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
@@ -6,7 +7,8 @@ import type pg from "pg";
 import { PgmillError } from "../errors.js";
 import { engineRevision, migrateEngine } from "../engine/migrations.js";
 import type { Logger } from "../logging/logger.js";
-import type { Db } from "./database.js";
+import { openDatabase, type Db } from "./database.js";
+import { reportLockWaits } from "./lock-waits.js";
 
 export const SQL_DIR = fileURLToPath(new URL("../../sql/", import.meta.url));
 
@@ -82,6 +84,27 @@ export async function migrate(db: Db, pool: pg.Pool, logger: Logger): Promise<st
       await sql`select pg_advisory_unlock(hashtext(${MIGRATION_LOCK}))`.execute(lockConnection);
     }
   });
+}
+
+/**
+ * Migrates over connections of its own to `sessionConnectionString` (a direct
+ * or session-mode URL, never a transaction pooler): the advisory locks
+ * involved (ours and kysely's migrator's, both session-level) are then taken
+ * and released on one server session, and go with it if the process dies. A
+ * wait for any lock is reported every few seconds, naming who holds it.
+ */
+export async function migrateDatabase(sessionConnectionString: string, logger: Logger): Promise<string[]> {
+  // Unique, so the report finds this run's sessions (and never blames another waiter).
+  const applicationName = `pgmill-migrate ${randomBytes(3).toString("hex")}`;
+  // The lock's session, one for the migrations, one for the report.
+  const handle = openDatabase(sessionConnectionString, { maxConnections: 3, applicationName });
+  const stopReporting = reportLockWaits(handle.db, applicationName, "migrations", logger);
+  try {
+    return await migrate(handle.db, handle.pool, logger);
+  } finally {
+    stopReporting();
+    await handle.close();
+  }
 }
 
 /** SQLSTATE 42501: the role lacks a privilege (here: to run DDL). */

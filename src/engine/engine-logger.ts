@@ -1,14 +1,16 @@
 import { Logger as GraphileLogger, type LogLevel } from "graphile-worker";
 import type { Logger } from "../logging/logger.js";
+import { isFetchFailureLine } from "./engine-failures.js";
 
 /**
  * Routes graphile-worker's own log lines into pino. Its per-job "completed" and
  * connection chatter is `info` there; we log each attempt ourselves, so its info
  * becomes our debug and only its warnings and errors stay loud.
  */
-export function engineLogger(logger: Logger): GraphileLogger {
+export function engineLogger(logger: Logger, onFetchFailure?: (message: string) => void): GraphileLogger {
   const engine = logger.child({ component: "graphile-worker" });
   return new GraphileLogger(() => (level: LogLevel, message: string, meta?: unknown) => {
+    if (onFetchFailure && isFetchFailureLine(message)) onFetchFailure(message);
     const fields = meta && typeof meta === "object" ? { meta: summarise(meta) } : {};
     // Job failures are already in pgmill's own line for each attempt.
     const isJobFailure = (meta as { failure?: unknown } | undefined)?.failure === true;

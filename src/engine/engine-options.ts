@@ -16,10 +16,14 @@ export const POLL_INTERVAL_MS = 2_000;
 export function engineOptions(input: {
   config: Pick<Config, "concurrency" | "localQueueSize" | "batchDelayMs" | "shutdownTimeoutMs">;
   pgPool: pg.Pool;
+  /** false where the pool may be a transaction-mode pooler: named statements would meet other sessions' (or none). */
+  preparedStatements?: boolean;
   taskList: TaskList;
   cronItems: EngineCronItem[];
   events: WorkerEvents;
   logger: Logger;
+  /** A fetch failed: graphile-worker only logs it. */
+  onFetchFailure?: (message: string) => void;
 }): RunnerOptions {
   const { concurrency, localQueueSize, batchDelayMs, shutdownTimeoutMs } = input.config;
   return {
@@ -27,12 +31,13 @@ export function engineOptions(input: {
     taskList: input.taskList,
     parsedCronItems: input.cronItems,
     events: input.events,
-    logger: engineLogger(input.logger),
+    logger: engineLogger(input.logger, input.onFetchFailure),
     // pgmill owns SIGTERM/SIGINT: it drains, records and releases in its own order.
     noHandleSignals: true,
     preset: {
       worker: {
         concurrentJobs: concurrency,
+        preparedStatements: input.preparedStatements ?? true,
         pollInterval: POLL_INTERVAL_MS,
         localQueue: {
           size: localQueueSize,

@@ -1,5 +1,7 @@
 import { monitorEventLoopDelay } from "node:perf_hooks";
 import type { DaemonEvents, DaemonState } from "../daemon/daemon-events.js";
+import type { EngineOperation } from "../engine/engine-failures.js";
+import { FailureStreak } from "./failure-streak.js";
 
 export interface Check {
   readonly ok: boolean;
@@ -37,6 +39,7 @@ export class Health {
   private migrationsCurrent = false;
   private poolRunning = false;
   private readonly now: () => number;
+  private readonly engine: Record<EngineOperation, FailureStreak>;
   private readonly loopDelay: ReturnType<typeof monitorEventLoopDelay> = monitorEventLoopDelay({ resolution: 20 });
 
   constructor(
@@ -45,6 +48,7 @@ export class Health {
   ) {
     this.now = options.now ?? Date.now;
     this.lastTick = this.now();
+    this.engine = { fetch: new FailureStreak(this.now), complete: new FailureStreak(this.now) };
     this.loopDelay.enable();
     events.on("state", (state) => (this.state = state));
     events.on("heartbeat", () => (this.lastTick = this.now()));
@@ -54,6 +58,8 @@ export class Health {
     });
     events.on("migrations", (current) => (this.migrationsCurrent = current));
     events.on("pool:running", (running) => (this.poolRunning = running));
+    events.on("engine:failure", (operation, message) => this.engine[operation].failed(message));
+    events.on("engine:success", (operation) => this.engine[operation].succeeded());
   }
 
   /** Stops measuring the event loop (tests, shutdown). */
@@ -93,7 +99,18 @@ export class Health {
       },
       migrations: { ok: this.migrationsCurrent, detail: this.migrationsCurrent ? "current" : "not yet applied" },
       pool: { ok: this.poolRunning, detail: this.poolRunning ? "running" : "not running" },
+      engine: this.engineCheck(),
     });
+  }
+
+  /** The engine's own fetches and completions: the database can answer the heartbeat while these fail (a pooler in between). */
+  private engineCheck(): Check {
+    const verbs: Record<EngineOperation, string> = { fetch: "fetching jobs", complete: "completing jobs" };
+    const failing = (Object.keys(verbs) as EngineOperation[]).flatMap((operation) => {
+      const streak = this.engine[operation].failing();
+      return streak ? [`${verbs[operation]} has failed for ${Math.round(streak.forMs / 1000)}s (last: ${streak.message})`] : [];
+    });
+    return { ok: failing.length === 0, detail: failing.length ? failing.join("; ") : "fetches and completions working" };
   }
 }
 

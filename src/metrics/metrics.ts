@@ -18,6 +18,7 @@ const DURATION_BUCKETS = [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.
 export class PgmillMetrics {
   readonly registry = new Registry();
   private snapshot: CachedSnapshot | null = null;
+  private poolWaiting: (() => number) | null = null;
 
   constructor(events: DaemonEvents, options: { tasks: readonly string[]; concurrency: number }) {
     const r = [this.registry];
@@ -73,6 +74,24 @@ export class PgmillMetrics {
       name: "pgmill_lost_jobs_recovered_total",
       help: "Jobs of dead daemons this daemon released.",
       registers: r,
+    });
+    const poolWaits = new Counter({
+      name: "pgmill_db_pool_waits_total",
+      help: "Checkouts of a database connection that queued because every connection of the pool (PGMILL_DB_POOL_SIZE) was busy.",
+      registers: r,
+    });
+    const poolWaitSeconds = new Counter({
+      name: "pgmill_db_pool_wait_seconds_total",
+      help: "Time spent queuing for a database connection of the pool.",
+      registers: r,
+    });
+    new Gauge({
+      name: "pgmill_db_pool_waiting_clients",
+      help: "Callers queuing for a database connection of the pool now.",
+      registers: r,
+      collect() {
+        this.set(self.poolWaiting?.() ?? 0);
+      },
     });
     const databaseUp = new Gauge({ name: "pgmill_database_up", help: "Whether the database answered the last heartbeat.", registers: r });
 
@@ -175,6 +194,10 @@ export class PgmillMetrics {
       batchSeconds.observe(seconds);
     });
     events.on("pool:restart", () => restarts.inc());
+    events.on("db:pool:wait", (seconds) => {
+      poolWaits.inc();
+      poolWaitSeconds.inc(seconds);
+    });
     events.on("reaped", (_daemons, jobs) => recovered.inc(jobs));
     events.on("database", (ok) => databaseUp.set(ok ? 1 : 0));
     // A line this daemon has not seen fire counts from when it was loaded.
@@ -199,6 +222,11 @@ export class PgmillMetrics {
   /** Queue gauges read the database through this once the daemon has one. */
   useSnapshot(snapshot: CachedSnapshot): void {
     this.snapshot = snapshot;
+  }
+
+  /** How many callers wait for a connection of the daemon's pool now. */
+  usePoolWaiting(waiting: () => number): void {
+    this.poolWaiting = waiting;
   }
 
   contentType(): string {

@@ -55,6 +55,9 @@ const DAEMON_METRICS = new Set([
   "pgmill_lost_jobs_recovered_total",
   "pgmill_database_up",
   "pgmill_jobs_without_handler",
+  "pgmill_db_pool_waits_total",
+  "pgmill_db_pool_wait_seconds_total",
+  "pgmill_db_pool_waiting_clients",
 ]);
 
 const REQUIRED_ALERTS = [
@@ -64,6 +67,7 @@ const REQUIRED_ALERTS = [
   "PgmillJobsWithoutHandler",
   "PgmillNoLiveDaemon",
   "PgmillCronLineStopped",
+  "PgmillDatabasePoolStarved",
 ];
 
 function findOnPath(command: string): string | undefined {
@@ -171,7 +175,7 @@ describe("deploy/prometheus", () => {
 interface EnvVar {
   name: string;
   value?: string;
-  valueFrom?: { secretKeyRef?: { name: string; key: string } };
+  valueFrom?: { secretKeyRef?: { name: string; key: string; optional?: boolean } };
 }
 interface Probe {
   httpGet?: { path: string; port: number | string };
@@ -269,6 +273,10 @@ function expectDatabaseUrlFromSecret(container: Container): void {
   const databaseUrl = env(container, "DATABASE_URL");
   expect(databaseUrl?.value, "DATABASE_URL must not be written in the manifest").toBeUndefined();
   expect(databaseUrl?.valueFrom?.secretKeyRef).toEqual({ name: "pgmill-database", key: "url" });
+  // Behind a transaction pooler, `url` is the pooler and the optional `direct-url` the server itself.
+  const directUrl = env(container, "PGMILL_DIRECT_URL");
+  expect(directUrl?.value, "PGMILL_DIRECT_URL must not be written in the manifest").toBeUndefined();
+  expect(directUrl?.valueFrom?.secretKeyRef).toEqual({ name: "pgmill-database", key: "direct-url", optional: true });
 }
 
 function expectLockedDown(template: PodTemplate, container: Container): void {

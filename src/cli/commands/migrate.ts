@@ -10,9 +10,10 @@ export function registerMigrate(program: Command): void {
     .command("migrate")
     .description("apply graphile-worker's and pgmill's migrations, then exit (safe to run from many pods at once)")
     .option("--database-url <url>", "Postgres connection string (default: the running daemon's embedded Postgres)")
+    .option("--direct-url <url>", "direct (or session-mode) connection to migrate over when --database-url is a transaction pooler")
     .option("--grant-runtime <role>", "then grant this existing role what a daemon needs, and no DDL (least privilege)")
     .option("--json", "print JSON")
-    .action(async (options: { databaseUrl?: string; grantRuntime?: string; json?: boolean }) => {
+    .action(async (options: { databaseUrl?: string; directUrl?: string; grantRuntime?: string; json?: boolean }) => {
       await withDatabase(commandConfig(options), async ({ connectionString, database }) => {
         if (options.grantRuntime) await grantRuntime(database.db, options.grantRuntime);
         printObject(
