@@ -3,7 +3,11 @@ import { mkdtemp, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
+import { onFileCleanup } from "./file-cleanup.js";
 import { StopWaiting, waitFor } from "./wait-for.js";
+
+/** How long a daemon left running by a test gets to drain (and stop its embedded server) before SIGKILL. */
+const CLEANUP_GRACE_MS = 15_000;
 
 const ROOT = fileURLToPath(new URL("../../", import.meta.url));
 /** tsx's loader by absolute URL: the child runs in a temp dir, where `--import tsx` would not resolve. */
@@ -47,6 +51,13 @@ export async function spawnDaemon(env: Record<string, string>, crontab = "", opt
   });
   child.stderr!.on("data", (chunk: Buffer) => (stderr += chunk.toString()));
   const exited = new Promise<number | NodeJS.Signals>((resolve) => child.on("exit", (code, signal) => resolve(code ?? signal!)));
+  // Whatever a test does (a timeout, a variable reused for the next daemon), no daemon outlives its file.
+  onFileCleanup(async () => {
+    if (child.exitCode !== null || child.signalCode !== null) return;
+    child.kill("SIGTERM");
+    const stopped = await Promise.race([exited.then(() => true), new Promise<false>((r) => setTimeout(() => r(false), CLEANUP_GRACE_MS))]);
+    if (!stopped) child.kill("SIGKILL");
+  });
   return {
     child,
     lines,
