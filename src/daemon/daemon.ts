@@ -19,6 +19,7 @@ import { onCronEnqueued } from "../engine/cron-adapter.js";
 import { POLL_INTERVAL_MS, engineOptions } from "../engine/engine-options.js";
 import { onEngineOutcomes } from "../engine/engine-failures.js";
 import { listenOnSession } from "../engine/listen-connection.js";
+import { lockAges } from "../engine/job-reads.js";
 import { PoolSupervisor } from "../engine/pool-supervisor.js";
 import { nudgeFreedQueues } from "../engine/queue-nudge.js";
 import { engineTaskList } from "../engine/task-list.js";
@@ -153,7 +154,10 @@ export class Daemon {
           cronItems: crontab.items,
           events: engineEvents,
           logger,
-          onFetchFailure: (message) => events.emit("engine:failure", "fetch", message),
+          onFetchFailure: (message) => {
+            events.emit("engine:failure", "fetch", message);
+            pool.fetchFailed();
+          },
         }),
       logger,
       {
@@ -162,7 +166,11 @@ export class Daemon {
         retired: (lockIds, why) => reaper.retire(lockIds, why),
         lockId: (lockId) => daemon?.noteWorkerId(lockId),
       },
-      { idle: () => attempts.runningCount === 0, databaseUp: () => databaseUp },
+      {
+        idle: () => attempts.runningCount === 0,
+        databaseUp: () => databaseUp,
+        lockedJobs: (lockIds) => lockAges(database.db, lockIds),
+      },
       WEDGED_AFTER_POLLS * POLL_INTERVAL_MS,
       config.shutdownTimeoutMs + ABORT_GRACE_MS,
     );

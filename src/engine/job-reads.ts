@@ -103,3 +103,12 @@ export async function jobsStillHeld(db: Kysely<Database>, jobIds: readonly strin
     .execute();
   return new Set(rows.map((r) => r.id));
 }
+
+/** Jobs locked by these ids, with how long by the database's clock (the orphan audit's view). */
+export function lockAges(db: Kysely<Database>, lockIds: readonly string[]) {
+  return withEngineTables(db)
+    .selectFrom("graphile_worker.jobs")
+    .select(["id", sql<number>`extract(epoch from now() - locked_at)::float8`.as("lockedForSeconds")])
+    .where("locked_by", "in", [...lockIds])
+    .execute();
+}

@@ -3,6 +3,7 @@ import { run, type Runner, type RunnerOptions, type WorkerEvents } from "graphil
 import { settlesWithin } from "../async/settles-within.js";
 import { absorbEngineRejections } from "./engine-rejections.js";
 import { isReleasedQueueNoise } from "./engine-logger.js";
+import { HandedJobs, ORPHAN_AFTER_SECONDS, type LockedJob } from "./orphan-locks.js";
 import type { Logger } from "../logging/logger.js";
 
 const RESTART_MIN_MS = 500;
@@ -12,6 +13,8 @@ const WATCHDOG_EVERY_MS = 5_000;
 const KILL_GRACE_MS = 10_000;
 /** Longer than graphile-worker's retries of returning a local queue. */
 const RETURN_RETRIES_MS = 60_000;
+/** After a failed fetch, look for orphaned locks this long: past the orphan age, twice over. */
+const AUDIT_AFTER_FETCH_FAILURE_MS = ORPHAN_AFTER_SECONDS * 1000 + 2 * WATCHDOG_EVERY_MS;
 
 /** What the watchdog needs to know about the rest of the daemon. */
 export interface PoolConditions {
@@ -19,6 +22,8 @@ export interface PoolConditions {
   idle(): boolean;
   /** The database answered the last heartbeat. */
   databaseUp(): boolean;
+  /** Every job these lock ids hold, and for how long (the orphan audit). */
+  lockedJobs(lockIds: readonly string[]): Promise<LockedJob[]>;
 }
 
 /**
@@ -49,6 +54,9 @@ export class PoolSupervisor {
   private lockIds = new Set<string>();
   /** Why graphile-worker shut the current pool down, when it did so itself. */
   private shutdownReason: string | null = null;
+  private readonly handed = new HandedJobs(this.events);
+  private lastFetchFailure = 0;
+  private auditing = false;
 
   constructor(
     private readonly options: (events: WorkerEvents) => RunnerOptions,
@@ -73,7 +81,7 @@ export class PoolSupervisor {
     });
     this.events.on("worker:create", ({ worker }) => this.noteLockId(worker.workerId));
     this.events.on("pool:gracefulShutdown", ({ message }) => {
-      this.shutdownReason = message;
+      this.shutdownReason ??= message;
       if (!this.stopping) this.bound(this.runner);
     });
   }
@@ -81,6 +89,11 @@ export class PoolSupervisor {
   private noteLockId(id: string): void {
     this.lockIds.add(id);
     this.report.lockId(id);
+  }
+
+  /** A fetch failed: its statement may have locked jobs whose answer never arrived (see HandedJobs). */
+  fetchFailed(): void {
+    this.lastFetchFailure = Date.now();
   }
 
   get running(): boolean {
@@ -94,7 +107,10 @@ export class PoolSupervisor {
   /** Starts the first runner; resolves once it is up (retrying until it is). */
   async start(): Promise<void> {
     this.detachRejections ??= absorbEngineRejections(this.logger);
-    this.watchdog ??= setInterval(() => this.checkWedged(), WATCHDOG_EVERY_MS);
+    this.watchdog ??= setInterval(() => {
+      this.checkWedged();
+      void this.auditOrphans();
+    }, WATCHDOG_EVERY_MS);
     this.watchdog.unref();
     while (!this.stopping && !this.runner) {
       await this.launch();
@@ -160,6 +176,32 @@ export class PoolSupervisor {
     this.lastFetch = Date.now();
     // Ends the runner; onRunnerEnded sees an unplanned stop and starts a new one.
     void this.runner.stop("pgmill watchdog: pool wedged").catch(() => undefined);
+  }
+
+  /**
+   * For a while after a failed fetch, looks for jobs the pool locks but never
+   * received. It cannot release them alone (graphile-worker unlocks by pool
+   * id only, and the pool's running jobs carry the same id), so the pool is
+   * stopped gracefully: its queue goes back, its attempts finish, and once it
+   * has ended the reaper releases what it still locks, with a `lost` row.
+   */
+  private async auditOrphans(): Promise<void> {
+    const runner = this.runner;
+    if (!runner || this.stopping || this.auditing || this.shutdownReason) return;
+    if (Date.now() - this.lastFetchFailure > AUDIT_AFTER_FETCH_FAILURE_MS) return;
+    this.auditing = true;
+    try {
+      const readAt = Date.now();
+      const orphans = this.handed.audit(await this.conditions.lockedJobs([...this.lockIds]), readAt);
+      if (!orphans.length || this.runner !== runner || this.stopping || this.shutdownReason) return;
+      this.shutdownReason = `jobs ${orphans.join(", ")} were locked by the pool but never reached it (a fetch whose answer was lost)`;
+      this.logger.error({ jobs: orphans }, "jobs are locked by this worker pool but never reached it; restarting the pool to release them");
+      void runner.stop("pgmill: jobs locked by the pool never reached it").catch(() => undefined);
+    } catch (error) {
+      this.logger.debug({ err: error }, "orphaned lock audit failed; the next one retries");
+    } finally {
+      this.auditing = false;
+    }
   }
 
   /**
