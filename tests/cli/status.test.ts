@@ -141,6 +141,7 @@ describe("pgmill status", { timeout: SLOW_CLI_TIMEOUT }, () => {
       "Daemons (last 24 hours)",
       "Jobs by task and state",
       "Running (locked) jobs",
+      "Cancels in progress (pgmill cancel)",
       "Dead letters (pending retry)",
       "Next cron fires (crontab)",
     ]);
