@@ -66,3 +66,29 @@ export function lastRunOf(db: Db, jobId: string) {
     .limit(1)
     .executeTakeFirst();
 }
+
+/** Of these jobs, the cancels pending for them (for a release of locks, in its transaction). */
+export function pendingCancelsOf(db: Db, jobIds: readonly string[]) {
+  return db
+    .selectFrom("pgmill.cancel_requests")
+    .select(["job_id", "requested_at", "requested_by"])
+    .where("state", "=", "requested")
+    .where("job_id", "in", [...jobIds])
+    .execute();
+}
+
+/** The jobs (of these) that already have a `cancelled` row: a second one is never written. */
+export async function jobsRecordedCancelled(db: Db, jobIds: readonly string[]): Promise<Set<string>> {
+  const rows = await db
+    .selectFrom("pgmill.job_runs")
+    .select("job_id")
+    .where("job_id", "in", [...jobIds])
+    .where("status", "=", "cancelled")
+    .execute();
+  return new Set(rows.map((row) => row.job_id));
+}
+
+/** The requests of jobs that are gone now (removed in the caller's transaction). */
+export async function forgetRequests(db: Db, jobIds: readonly string[]): Promise<void> {
+  await db.deleteFrom("pgmill.cancel_requests").where("job_id", "in", [...jobIds]).execute();
+}
