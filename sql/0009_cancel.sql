@@ -22,6 +22,43 @@ $$;
 alter table pgmill.job_runs add constraint job_runs_status_check
   check (status in ('succeeded', 'failed', 'timed_out', 'dead', 'lost', 'stale', 'cancelled'));
 
+-- A cancel is an operator's decision, not a failure of the task: per-task
+-- stats and recent failures leave cancelled attempts out of their failures
+-- (`runs` still counts them), as the PgmillJobsFailing alert does.
+create or replace function pgmill.task_stats_over(since interval) returns table (
+  task text,
+  runs bigint,
+  succeeded bigint,
+  failed bigint,
+  success_rate numeric,
+  p50_ms double precision,
+  p95_ms double precision,
+  last_success timestamptz,
+  last_failure timestamptz
+)
+language sql stable as $$
+  select task,
+         count(*),
+         count(*) filter (where status = 'succeeded'),
+         count(*) filter (where status not in ('succeeded', 'cancelled')),
+         round(count(*) filter (where status = 'succeeded')::numeric
+               / nullif(count(*) filter (where status <> 'cancelled'), 0), 4),
+         percentile_cont(0.5) within group (order by duration_ms),
+         percentile_cont(0.95) within group (order by duration_ms),
+         max(finished_at) filter (where status = 'succeeded'),
+         max(finished_at) filter (where status not in ('succeeded', 'cancelled'))
+    from pgmill.job_runs
+   where started_at >= now() - since
+   group by task;
+$$;
+
+create or replace view pgmill.recent_failures as
+  select job_id, task, attempt, max_attempts, status, error_message, finished_at, daemon_id
+    from pgmill.job_runs
+   where status <> 'succeeded' and status <> 'cancelled'
+   order by finished_at desc
+   limit 100;
+
 -- One row per job an operator cancelled. `requested`: the job was running (or
 -- locked) when asked; daemons poll these and abort the attempt. `removed`: a
 -- queued job cancel_job removed itself; the first daemon to see the row counts

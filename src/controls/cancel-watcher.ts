@@ -4,8 +4,10 @@ import type { Logger } from "../logging/logger.js";
 import { cancelRequests, forgetRemovals, settleCancelRequests } from "./cancel-queries.js";
 import { JobCancelledError } from "./job-cancelled-error.js";
 
-/** Often enough that a running job's signal aborts well within a second of pgmill.cancel_job. */
+/** While attempts run here: often enough that a signal aborts well within a second of pgmill.cancel_job. */
 export const CANCEL_POLL_MS = 400;
+/** While nothing runs here: only queued removals to count and requests to settle. An attempt's start polls sooner. */
+const IDLE_POLL_MS = 2_000;
 /** Requests whose job runs nowhere (failed before its daemon saw it, reaped, released) are settled this often. */
 const SETTLE_EVERY_MS = 2_000;
 
@@ -29,7 +31,8 @@ export class CancelWatcher {
   private timer: NodeJS.Timeout | null = null;
   private running: Promise<void> | null = null;
   private stopped = false;
-  private lastSettle = 0;
+  private lastSettle = Number.NEGATIVE_INFINITY;
+  private nextPollAt = 0;
   private failing = false;
 
   constructor(
@@ -38,7 +41,12 @@ export class CancelWatcher {
     private readonly events: DaemonEvents,
     private readonly logger: Logger,
     private readonly everyMs = CANCEL_POLL_MS,
-  ) {}
+  ) {
+    // An idle daemon's next poll may be two seconds away: an attempt starting brings it forward.
+    events.on("attempt:start", () => {
+      if (this.timer && this.nextPollAt - performance.now() > this.everyMs) this.schedule();
+    });
+  }
 
   /** The cancel pending for this job at the last poll, if any. */
   pendingCancel(jobId: string): JobCancelledError | undefined {
@@ -65,8 +73,15 @@ export class CancelWatcher {
   }
 
   private schedule(): void {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = null;
     if (this.stopped) return;
-    this.timer = setTimeout(() => void this.poll().finally(() => this.schedule()), this.everyMs);
+    const delay = this.target.runningJobIds().length ? this.everyMs : Math.max(this.everyMs, IDLE_POLL_MS);
+    this.nextPollAt = performance.now() + delay;
+    this.timer = setTimeout(() => {
+      this.timer = null;
+      void this.poll().finally(() => this.schedule());
+    }, delay);
     this.timer.unref();
   }
 

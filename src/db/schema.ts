@@ -55,7 +55,7 @@ export interface TaskStatsView {
   runs: string;
   succeeded: string;
   failed: string;
-  success_rate: string;
+  success_rate: string | null;
   p50_ms: number | null;
   p95_ms: number | null;
   last_success: Date | null;

@@ -156,6 +156,11 @@ describe("cancelling a running job", () => {
     expect(row!.error_message).toMatch(/^cancelled by \S+ at .* \(pgmill\.cancel_job\); its handler threw after the abort$/);
     await expectGoneForGood(id);
     expect(counted.filter((c) => c.task === "waits")).toEqual([{ daemon: runner!.daemon.id, task: "waits", state: "running" }]);
+    // Not a failure of the task: task stats and recent failures leave it out.
+    const stats = await db.handle.db.selectFrom("pgmill.task_stats").selectAll().where("task", "=", "waits").executeTakeFirstOrThrow();
+    expect(stats).toMatchObject({ runs: "1", succeeded: "0", failed: "0", success_rate: null, last_failure: null });
+    const failures = await sql<{ job_id: string }>`select job_id from pgmill.recent_failures where job_id = ${id}::bigint`.execute(db.handle.db);
+    expect(failures.rows).toEqual([]);
   });
 
   it("a handler that ignores its signal ends the attempt when it returns, still recorded cancelled", async () => {
