@@ -4,6 +4,7 @@ import { z } from "zod";
 import { JobCancelledError, PermanentError, defineTask } from "../../src/index.js";
 import { cancelJob } from "../../src/controls/cancel-queries.js";
 import type { CancelledState } from "../../src/daemon/daemon-events.js";
+import { RUN_STATUSES } from "../../src/db/schema.js";
 import { taskRegistry } from "../../src/tasks/define-task.js";
 import { createTestDatabase, type TestDatabase } from "../support/test-database.js";
 import { startTestDaemon, type TestDaemon } from "../support/test-daemon.js";
@@ -265,4 +266,18 @@ describe("cancelling during a graceful shutdown: one row per attempt", () => {
     await new Promise((resolve) => setTimeout(resolve, 500));
     expect(await runsOf(db.handle.db, id)).toHaveLength(1);
   }, 60_000);
+});
+
+describe("the run statuses", () => {
+  it("are one list: the job_runs check (on every partition) accepts exactly RUN_STATUSES, cancelled included", async () => {
+    const { rows } = await sql<{ relation: string; definition: string }>`
+      select conrelid::regclass::text as relation, pg_get_constraintdef(oid) as definition
+        from pg_constraint where conname = 'job_runs_status_check'
+    `.execute(db.handle.db);
+    expect(rows.length).toBeGreaterThan(2);
+    for (const { relation, definition } of rows) {
+      const statuses = [...definition.matchAll(/'([a-z_]+)'::text/g)].map((m) => m[1]);
+      expect(new Set(statuses), relation).toEqual(new Set(RUN_STATUSES));
+    }
+  });
 });
