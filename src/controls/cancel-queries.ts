@@ -12,11 +12,12 @@ export async function cancelJob(db: Db, jobId: string): Promise<CancelResult> {
   return rows[0]!.result;
 }
 
-/** Every pending request and every removal not yet counted: a small table, read whole. */
+/** Every pending request and every removal not yet counted: a small table, read whole (pending ones first). */
 export function cancelRequests(db: Db, limit = 1_000) {
   return db
     .selectFrom("pgmill.cancel_requests")
     .select(["job_id", "task", "state", "requested_at", "requested_by"])
+    .orderBy(sql`state = 'requested'`, "desc")
     .orderBy("job_id")
     .limit(limit)
     .execute();
