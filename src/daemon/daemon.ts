@@ -40,7 +40,7 @@ const WEDGED_AFTER_POLLS = 15;
 /**
  * One pgmill daemon: migrates, registers and heartbeats, loads the crontab,
  * runs the supervised worker pool with the ledger, sweeps half-done
- * dead-letter moves, reaps dead peers, and shuts down in order: stop cron and
+ * dead-letter moves, reaps dead peers, aborts the attempts operators cancel, and shuts down in order: stop cron and
  * fetching, drain, abort, release, flush, close. It reports all of it on
  * `events`, which the caller may create first to listen from the start.
  */
