@@ -4,6 +4,7 @@ import "./require-node.js";
 export { defineTask, type TaskDefinition } from "./tasks/define-task.js";
 export type { EnqueuedJob, EnqueueOptions, HandlerSettings, JobInfo, TaskContext } from "./tasks/task-context.js";
 export { PermanentError } from "./tasks/permanent-error.js";
+export { JobCancelledError } from "./controls/job-cancelled-error.js";
 export { builtInTasks, type BuiltInTasks } from "./tasks/index.js";
 export type { AddJob } from "./client/add-job.js";
 export { createClient, type PgmillClient } from "./client/client.js";

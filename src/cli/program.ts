@@ -1,5 +1,6 @@
 import { Command } from "commander";
 import { registerAdd } from "./commands/add.js";
+import { registerCancel } from "./commands/cancel.js";
 import { registerCron } from "./commands/cron.js";
 import { registerDlq } from "./commands/dlq.js";
 import { registerHistory } from "./commands/history.js";
@@ -22,7 +23,7 @@ export function buildProgram(usageErrors: { write(text: string): void } = proces
     // the commands are added: they inherit both when created.
     .exitOverride()
     .configureOutput({ writeErr: (text) => usageErrors.write(text) });
-  for (const register of [registerRun, registerMigrate, registerAdd, registerCron, registerDlq, registerHistory, registerStatus]) {
+  for (const register of [registerRun, registerMigrate, registerAdd, registerCancel, registerCron, registerDlq, registerHistory, registerStatus]) {
     register(program);
   }
   program.hook("preSubcommand", rejectUnknownCommand);

@@ -6,7 +6,9 @@ import { PermanentError } from "../tasks/permanent-error.js";
 export type AttemptOutcome =
   | { readonly status: "succeeded" }
   | { readonly status: "failed" | "timed_out"; readonly error: Error }
-  | { readonly status: "dead"; readonly reason: DeadLetterReason; readonly error: Error };
+  | { readonly status: "dead"; readonly reason: DeadLetterReason; readonly error: Error }
+  /** An operator cancelled the job while this attempt ran: completed, neither retried nor dead-lettered. */
+  | { readonly status: "cancelled"; readonly error: Error };
 
 export class PayloadInvalidError extends Error {
   constructor(task: string, issues: z.core.$ZodIssue[]) {

@@ -5,6 +5,7 @@ import type { Logger } from "../logging/logger.js";
 import type { Ledger } from "../ledger/ledger.js";
 import { payloadForHistory, staleEntry, type DeadLetterRecord, type LedgerEntry, type Recorded } from "../ledger/entry.js";
 import type { AnyTask, JobInfo } from "../tasks/define-task.js";
+import { JobCancelledError } from "../controls/job-cancelled-error.js";
 import type { SharedHandlerContext } from "./handler-resources.js";
 import type { DaemonEvents } from "./daemon-events.js";
 import type { DaemonIdentity } from "./identity.js";
@@ -28,6 +29,10 @@ interface InFlight {
   readonly abort: AbortController;
   /** Set once a history row exists for this attempt, so it is written once. */
   recorded: boolean;
+  /** Set when the handler has settled: a cancel after that changes nothing. */
+  settled: boolean;
+  /** An operator's cancel that reached the attempt before its handler settled: its outcome is `cancelled`. */
+  cancel?: JobCancelledError;
   /**
    * The write of its history row, once under way (by the attempt, or by a
    * shutdown that abandoned it): neither the engine nor the shutdown's release
@@ -61,6 +66,8 @@ export class AttemptRunner {
       /** Settings, `withPgClient` and `addJob`: the context every handler shares. */
       readonly handlers: SharedHandlerContext;
       readonly events: DaemonEvents;
+      /** A cancel of this job pending at the cancel watcher's last poll: such an attempt never starts its handler. */
+      readonly pendingCancel?: (jobId: string) => JobCancelledError | undefined;
     },
   ) {}
 
@@ -71,6 +78,29 @@ export class AttemptRunner {
   /** Runs one attempt of a claimed job: resolves to complete it, throws to fail it (the engine retries). */
   run(tasks: Readonly<Record<string, AnyTask>>, job: ClaimedJob): Promise<void> {
     return this.attempt(tasks[job.task]!, job);
+  }
+
+  /** The ids of the jobs whose attempts run here now (the cancel watcher asks for these). */
+  runningJobIds(): string[] {
+    return [...this.inFlight].map((attempt) => attempt.job.id);
+  }
+
+  /**
+   * An operator cancelled this job: abort its attempt's signal with a
+   * JobCancelledError. Its outcome becomes `cancelled` unless its handler has
+   * already settled or its row is written (say, by a shutdown abandoning it):
+   * one row per attempt. Returns whether an attempt took the cancel.
+   */
+  cancel(jobId: string, reason: JobCancelledError): boolean {
+    let taken = false;
+    for (const attempt of this.inFlight) {
+      if (attempt.job.id !== jobId || attempt.settled || attempt.recorded || attempt.cancel) continue;
+      attempt.cancel = reason;
+      // Already aborted (a timeout, the drain budget): the cancel still decides the outcome.
+      attempt.abort.abort(reason);
+      taken = true;
+    }
+    return taken;
   }
 
   /** Second-signal shutdown: abort every handler now. */
@@ -95,7 +125,9 @@ export class AttemptRunner {
         continue;
       }
       attempt.recorded = true;
-      const outcome = classify({ error: new Error(reason) }, null, attempt.job.attempt >= attempt.job.maxAttempts);
+      const outcome = attempt.cancel
+        ? cancelledOutcome(attempt.cancel, "the daemon shut down before its handler settled")
+        : classify({ error: new Error(reason) }, null, attempt.job.attempt >= attempt.job.maxAttempts);
       // No waiting on the lease here: the process is leaving. The ledger's lock check still applies.
       attempt.row = this.record(attempt, outcome, { waitForLease: false });
       writes.push(attempt.row);
@@ -116,18 +148,25 @@ export class AttemptRunner {
       // engine's failure of it checks the lock, so it is a no-op.
       throw new StaleAttemptError("not started: a peer reaped this daemon and released the job");
     }
-    const attempt: InFlight = { job, daemonId, epoch, startedAt: new Date(), started: performance.now(), abort: new AbortController(), recorded: false };
+    const attempt: InFlight = {
+      job, daemonId, epoch, startedAt: new Date(), started: performance.now(), abort: new AbortController(), recorded: false, settled: false,
+    };
     this.inFlight.add(attempt);
     this.followEngine(job.engineSignal);
     this.deps.events.emit("attempt:start", task.name);
     try {
-      const outcome = holds
-        ? await this.execute(task, attempt)
-        : classify({ error: new Error("not started: the daemon shut down before it could confirm it holds the job's lock") }, null, job.attempt >= job.maxAttempts);
+      attempt.cancel = holds ? this.deps.pendingCancel?.(job.id) : undefined;
+      const outcome = !holds
+        ? classify({ error: new Error("not started: the daemon shut down before it could confirm it holds the job's lock") }, null, job.attempt >= job.maxAttempts)
+        : attempt.cancel
+          ? cancelledOutcome(attempt.cancel, "before its handler started")
+          : await this.execute(task, attempt);
       // Abandoned at shutdown and recorded there. The throw lets the engine
-      // fail (release) the job, so only once that row's lock check is done.
+      // fail (release) the job, so only once that row's lock check is done;
+      // a cancelled one is completed instead, so it is not run again.
       if (attempt.recorded) {
-        await attempt.row?.catch(() => undefined);
+        const recorded = await attempt.row?.catch(() => undefined);
+        if (attempt.cancel && recorded === "recorded") return;
         throw new Error("attempt abandoned at shutdown");
       }
       attempt.recorded = true;
@@ -176,7 +215,11 @@ export class AttemptRunner {
     } catch (error) {
       thrown = { error };
     } finally {
+      attempt.settled = true;
       clearTimeout(timer);
+    }
+    if (attempt.cancel) {
+      return cancelledOutcome(attempt.cancel, thrown ? "its handler threw after the abort" : "its handler returned after the abort");
     }
     const timeout = timedOut ? new AttemptTimeoutError(task.timeout!, thrown?.error) : null;
     if (thrown && !timeout && job.engineSignal.aborted) {
@@ -226,6 +269,7 @@ export class AttemptRunner {
     }
     this.deps.events.emit("attempt:finish", job.task, outcome.status, durationMs / 1000);
     if (outcome.status === "dead") this.deps.events.emit("job:dead", job.task, outcome.reason);
+    if (outcome.status === "cancelled") this.deps.events.emit("job:cancelled", job.task, "running");
     this.logOutcome(attempt, outcome, durationMs);
     return recorded;
   }
@@ -288,6 +332,7 @@ export class AttemptRunner {
       ...(this.deps.config.logPayloads ? { payload: job.storedPayload } : {}),
     };
     if (outcome.status === "succeeded") this.deps.logger.info(fields, "attempt succeeded");
+    else if (outcome.status === "cancelled") this.deps.logger.warn(fields, "attempt cancelled; the job is completed, not retried");
     else if (outcome.status === "dead") this.deps.logger.error(fields, "job moved to dead letters");
     else this.deps.logger.warn(fields, `attempt ${outcome.status.replace("_", " ")}; will retry`);
   }
@@ -299,4 +344,11 @@ export class StaleAttemptError extends Error {
     super(message);
     this.name = "StaleAttemptError";
   }
+}
+
+/** A cancelled attempt's outcome; `how` says how its handler ended, for the row's error message. */
+function cancelledOutcome(cancel: JobCancelledError, how: string): AttemptOutcome {
+  const error = new JobCancelledError(cancel.requestedBy, cancel.requestedAt);
+  error.message = `${cancel.message}; ${how}`;
+  return { status: "cancelled", error };
 }

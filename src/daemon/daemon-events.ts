@@ -2,6 +2,8 @@ import { EventEmitter } from "node:events";
 import type { DeadLetterReason, RunStatus } from "../db/schema.js";
 import type { EngineOperation } from "../engine/engine-failures.js";
 
+export type CancelledState = "queued" | "running";
+
 export type DaemonState = "starting" | "running" | "draining" | "stopped";
 
 /**
@@ -28,6 +30,11 @@ export interface DaemonEventMap {
   "ledger:batch": [rows: number, seconds: number];
   /** A job was moved to dead letters (by an attempt, the sweep, or the reaper). */
   "job:dead": [task: string, reason: DeadLetterReason];
+  /**
+   * A job was cancelled: `running`, an attempt of this daemon recorded `cancelled`;
+   * `queued`, a queued job pgmill.cancel_job removed, counted by the daemon that saw it first.
+   */
+  "job:cancelled": [task: string, state: CancelledState];
   /** The heartbeat loop ticked (whether or not the database answered): liveness. */
   heartbeat: [];
   /** Whether the database answered the last heartbeat, and if not, why. */

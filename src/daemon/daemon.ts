@@ -12,6 +12,7 @@ import { applyRetention } from "../ledger/retention.js";
 import type { Logger } from "../logging/logger.js";
 import type { TaskCatalog } from "../tasks/task-catalog.js";
 import { settlesWithin } from "../async/settles-within.js";
+import { CancelWatcher } from "../controls/cancel-watcher.js";
 import { AttemptRunner } from "./attempt-runner.js";
 import { HandlerResources } from "./handler-resources.js";
 import { createDaemonEvents, type DaemonEvents, type DaemonState } from "./daemon-events.js";
@@ -40,7 +41,7 @@ const WEDGED_AFTER_POLLS = 15;
 /**
  * One pgmill daemon: migrates, registers and heartbeats, loads the crontab,
  * runs the supervised worker pool with the ledger, sweeps half-done
- * dead-letter moves, reaps dead peers, and shuts down in order: stop cron and
+ * dead-letter moves, reaps dead peers, aborts the attempts operators cancel, and shuts down in order: stop cron and
  * fetching, drain, abort, release, flush, close. It reports all of it on
  * `events`, which the caller may create first to listen from the start.
  */
@@ -66,6 +67,7 @@ export class Daemon {
     readonly lease: Lease,
     private readonly reaper: Reaper,
     private readonly handlerResources: HandlerResources,
+    private readonly cancels: CancelWatcher,
   ) {}
 
   static async start(
@@ -137,7 +139,12 @@ export class Daemon {
     let daemon: Daemon | null = null;
     const lease = new Lease(config.deadAfterMs, () => daemon!.heartbeat.beat());
     const handlerResources = new HandlerResources(target.connectionString, config, tasks, logger);
-    const attempts = new AttemptRunner({ ledger, logger, identity, lease, config, events, handlers: handlerResources.context });
+    let cancels: CancelWatcher | null = null;
+    const attempts = new AttemptRunner({
+      ledger, logger, identity, lease, config, events, handlers: handlerResources.context,
+      pendingCancel: (jobId) => cancels?.pendingCancel(jobId),
+    });
+    cancels = new CancelWatcher(database.db, attempts, events, logger);
     const taskList = engineTaskList(Object.keys(tasks), (job) => attempts.run(tasks, job));
     let databaseUp = true;
     events.on("database", (ok) => (databaseUp = ok));
@@ -194,6 +201,7 @@ export class Daemon {
     );
     daemon = new Daemon(
       identity, events, config, logger, target, database, sessions, ledger, crontab, attempts, pool, heartbeat, lease, reaper, handlerResources,
+      cancels,
     );
     onCronEnqueued(pool.events, (identifiers, at) => events.emit("cron:enqueued", identifiers, at));
     nudgeFreedQueues(pool.events, config.batchDelayMs);
@@ -258,6 +266,8 @@ export class Daemon {
     this.crontab.watch();
     await this.pool.start();
     this.heartbeat.start();
+    // Runs through the drain too: a cancel still reaches an attempt the shutdown waits for.
+    this.cancels.start();
     this.sweepTimer = setInterval(() => void this.sweep(), this.config.sweepIntervalMs);
     this.sweepTimer.unref();
     this.retentionTimer = setInterval(() => void this.retain(), RETENTION_EVERY_MS);
@@ -309,6 +319,7 @@ export class Daemon {
   }
 
   private async close(): Promise<void> {
+    await this.cancels.stop();
     await this.ledger.close(LEDGER_CLOSE_MS);
     await this.handlerResources.close();
     this.lease.close();

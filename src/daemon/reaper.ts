@@ -2,9 +2,11 @@ import { randomUUID } from "node:crypto";
 import { sql, type Transaction } from "kysely";
 import type { Db } from "../db/database.js";
 import type { Database } from "../db/schema.js";
+import { forgetRequests, jobsRecordedCancelled, pendingCancelsOf } from "../controls/cancel-queries.js";
+import { JobCancelledError } from "../controls/job-cancelled-error.js";
 import { moveToDeadLetters } from "../dead-letters/move-to-dead-letters.js";
 import { jobsLockedBy } from "../engine/job-reads.js";
-import { releaseLocks } from "../engine/job-writes.js";
+import { releaseLocks, removeUnlockedJobs } from "../engine/job-writes.js";
 import { jobRunRow } from "../ledger/rows.js";
 import type { Logger } from "../logging/logger.js";
 import type { DaemonEvents } from "./daemon-events.js";
@@ -25,7 +27,10 @@ export interface ReapResult {
  * 3. releases them with the engine's `force_unlock_workers`, so any daemon
  *    runs them again now rather than after its four-hour lock timeout;
  * 4. dead-letters (reason `daemon_lost`) those that were on their last attempt,
- *    since graphile-worker would never run them again.
+ *    since graphile-worker would never run them again;
+ * 5. removes the jobs an operator cancelled (pgmill.cancel_job) meanwhile,
+ *    their attempt recorded `cancelled` rather than `lost`: a released
+ *    cancelled job must never be seen unlocked, or a daemon would run it again.
  * The jobs still locked by a worker pool of this daemon that stopped by itself
  * are released the same way (see `retire`).
  */
@@ -63,7 +68,7 @@ export class Reaper {
         .where("last_seen", "<", sql<Date>`now() - make_interval(secs => ${this.deadAfterMs / 1000})`)
         .returning(["id", "host", "worker_ids", "last_seen"])
         .execute();
-      if (!dead.length) return { daemons: [], jobs: 0, lettered: [] as string[] };
+      if (!dead.length) return { daemons: [], jobs: 0, lettered: [] as string[], cancelled: [] as string[] };
       const owners = new Map(
         dead.flatMap((d) =>
           d.worker_ids.map((w) => {
@@ -72,19 +77,20 @@ export class Reaper {
           }),
         ),
       );
-      const { jobs, lettered } = await this.releaseHeld(trx, owners);
+      const { jobs, lettered, cancelled } = await this.releaseHeld(trx, owners);
       // Keep a week of history about daemons that are gone.
       await trx
         .deleteFrom("pgmill.daemons")
         .where("state", "in", ["stopped", "dead"])
         .where("last_seen", "<", sql<Date>`now() - interval '7 days'`)
         .execute();
-      return { daemons: dead.map((d) => d.id), jobs, lettered };
+      return { daemons: dead.map((d) => d.id), jobs, lettered, cancelled };
     });
     if (result.daemons.length) {
       this.logger.warn({ daemons: result.daemons, jobs: result.jobs }, "reaped dead daemons and released their jobs");
       this.events.emit("reaped", result.daemons, result.jobs);
       for (const task of result.lettered) this.events.emit("job:dead", task, "daemon_lost");
+      for (const task of result.cancelled) this.events.emit("job:cancelled", task, "running");
     }
     return { daemons: result.daemons, jobs: result.jobs };
   }
@@ -101,10 +107,11 @@ export class Reaper {
     const owners = new Map(
       ids.map((w) => [w, { daemonId: this.identity.id, reason: `worker pool of this daemon stopped (${this.retired.get(w)}); its job was released` }] as const),
     );
-    const { jobs, lettered } = await this.db.transaction().execute((trx) => this.releaseHeld(trx, owners, recorded));
+    const { jobs, lettered, cancelled } = await this.db.transaction().execute((trx) => this.releaseHeld(trx, owners, recorded));
     for (const id of ids) this.retired.delete(id);
     if (jobs) this.logger.warn({ jobs }, "released the jobs a stopped worker pool of this daemon still held");
     for (const task of lettered) this.events.emit("job:dead", task, "daemon_lost");
+    for (const task of cancelled) this.events.emit("job:cancelled", task, "running");
     return jobs;
   }
 
@@ -116,13 +123,24 @@ export class Reaper {
     trx: Transaction<Database>,
     owners: ReadonlyMap<string, Owner>,
     recorded: ReadonlySet<string> = new Set(),
-  ): Promise<{ jobs: number; lettered: string[] }> {
-    if (!owners.size) return { jobs: 0, lettered: [] };
+  ): Promise<{ jobs: number; lettered: string[]; cancelled: string[] }> {
+    if (!owners.size) return { jobs: 0, lettered: [], cancelled: [] };
     const locked = await jobsLockedBy(trx, [...owners.keys()]);
-    if (!locked.length) return { jobs: 0, lettered: [] };
+    if (!locked.length) return { jobs: 0, lettered: [], cancelled: [] };
     await releaseLocks(trx, [...owners.keys()]);
-    const held = locked.filter((job) => !recorded.has(job.id));
-    if (!held.length) return { jobs: locked.length, lettered: [] };
+    const cancels = new Map((await pendingCancelsOf(trx, locked.map((job) => job.id))).map((c) => [c.job_id, c]));
+    // A cancelled attempt whose row exists (written at shutdown) gets no second one.
+    const rowWritten = cancels.size ? await jobsRecordedCancelled(trx, [...cancels.keys()]) : new Set<string>();
+    const held = locked.filter((job) => !recorded.has(job.id) && !rowWritten.has(job.id));
+    // Removed here: held ones (their row below says cancelled) and those already recorded cancelled.
+    // One recorded otherwise at shutdown (the cancel came after) is left to pgmill.settle_cancel_requests.
+    const removing = [...cancels.keys()].filter((id) => rowWritten.has(id) || held.some((job) => job.id === id));
+    if (removing.length) {
+      await removeUnlockedJobs(trx, removing);
+      await forgetRequests(trx, removing);
+    }
+    const cancelled = held.filter((job) => cancels.has(job.id)).map((job) => job.task_identifier);
+    if (!held.length) return { jobs: locked.length, lettered: [], cancelled };
     const now = new Date();
     const ownerOf = (job: (typeof held)[number]) => owners.get(job.locked_by ?? "")!;
     await trx
@@ -130,6 +148,8 @@ export class Reaper {
       .values(
         held.map((job) => {
           const startedAt = job.locked_at ?? now;
+          const cancel = cancels.get(job.id);
+          const cancelledBy = cancel ? new JobCancelledError(cancel.requested_by, cancel.requested_at).message : null;
           return jobRunRow({
             id: randomUUID(),
             jobId: job.id,
@@ -138,8 +158,8 @@ export class Reaper {
             jobKey: job.key,
             attempt: Math.max(1, job.attempts),
             maxAttempts: Math.max(1, job.max_attempts),
-            status: "lost",
-            error: { message: ownerOf(job).reason, stack: null },
+            status: cancelledBy ? "cancelled" : "lost",
+            error: { message: cancelledBy ? `${cancelledBy}; ${ownerOf(job).reason}` : ownerOf(job).reason, stack: null },
             startedAt,
             finishedAt: now,
             durationMs: Math.max(0, now.getTime() - startedAt.getTime()),
@@ -150,13 +170,13 @@ export class Reaper {
         }),
       )
       .execute();
-    const lastAttempts = held.filter((job) => job.attempts >= job.max_attempts);
+    const lastAttempts = held.filter((job) => job.attempts >= job.max_attempts && !cancels.has(job.id));
     const lettered = await moveToDeadLetters(
       trx,
       lastAttempts.map((job) => ({ ...job, needsLetter: true, lastError: ownerOf(job).reason })),
       { reason: "daemon_lost", daemonId: this.identity.id },
     );
-    return { jobs: locked.length, lettered: lettered.map((j) => j.task_identifier) };
+    return { jobs: locked.length, lettered: lettered.map((j) => j.task_identifier), cancelled };
   }
 }
 

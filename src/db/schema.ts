@@ -2,8 +2,8 @@ import type { ColumnType, Generated } from "kysely";
 
 /** Types of the tables and views pgmill reads and writes (see `sql/`). */
 
-/** Every status a history row can have: the SQL check (sql/0005), metrics labels, the CLI and types share it. */
-export const RUN_STATUSES = ["succeeded", "failed", "timed_out", "dead", "lost", "stale"] as const;
+/** Every status a history row can have: the SQL check (sql/0005, sql/0009), metrics labels, the CLI and types share it. */
+export const RUN_STATUSES = ["succeeded", "failed", "timed_out", "dead", "lost", "stale", "cancelled"] as const;
 export type RunStatus = (typeof RUN_STATUSES)[number];
 export type DeadLetterReason = "max_attempts" | "permanent_error" | "invalid_payload" | "daemon_lost";
 
@@ -55,7 +55,7 @@ export interface TaskStatsView {
   runs: string;
   succeeded: string;
   failed: string;
-  success_rate: string;
+  success_rate: string | null;
   p50_ms: number | null;
   p95_ms: number | null;
   last_success: Date | null;
@@ -84,9 +84,21 @@ export interface DaemonsTable {
   reaped_at: Date | null;
 }
 
+/** `requested`: a daemon aborts the running attempt; `removed`: a queued job cancel_job removed, not yet counted. */
+export type CancelRequestState = "requested" | "removed";
+
+export interface CancelRequestsTable {
+  job_id: ColumnType<string, string | number, never>;
+  task: string;
+  state: CancelRequestState;
+  requested_at: Generated<Date>;
+  requested_by: Generated<string>;
+}
+
 export interface Database {
   "pgmill.daemons": DaemonsTable;
   "pgmill.job_runs": JobRunsTable;
   "pgmill.dead_letters": DeadLettersTable;
   "pgmill.task_stats": TaskStatsView;
+  "pgmill.cancel_requests": CancelRequestsTable;
 }

@@ -1,10 +1,11 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
-import type { DaemonEvents } from "../daemon/daemon-events.js";
+import type { CancelledState, DaemonEvents } from "../daemon/daemon-events.js";
 import { RUN_STATUSES, type DeadLetterReason, type RunStatus } from "../db/schema.js";
 import type { CachedSnapshot } from "./queue-snapshot.js";
 
 const REASONS: readonly DeadLetterReason[] = ["max_attempts", "permanent_error", "invalid_payload", "daemon_lost"];
 const QUEUE_STATES = ["ready", "scheduled", "running"] as const;
+const CANCELLED_STATES: readonly CancelledState[] = ["queued", "running"];
 
 /** Milliseconds to two hours: jobs range from no-ops to reports. */
 const DURATION_BUCKETS = [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 1800, 3600, 7200];
@@ -32,7 +33,7 @@ export class PgmillMetrics {
     const started = new Counter({ name: "pgmill_attempts_started_total", help: "Attempts started.", labelNames: ["task"], registers: r });
     const finished = new Counter({
       name: "pgmill_attempts_finished_total",
-      help: "Attempts finished, by outcome (succeeded, failed, timed_out, dead, lost).",
+      help: `Attempts finished, by outcome (${RUN_STATUSES.join(", ")}).`,
       labelNames: ["task", "outcome"],
       registers: r,
     });
@@ -49,6 +50,14 @@ export class PgmillMetrics {
       name: "pgmill_dead_letters_moved_total",
       help: "Jobs this daemon moved to dead letters, by reason.",
       labelNames: ["task", "reason"],
+      registers: r,
+    });
+    const cancelled = new Counter({
+      name: "pgmill_jobs_cancelled_total",
+      help:
+        "Jobs cancelled with pgmill.cancel_job: state running (an attempt of this daemon recorded cancelled) or queued " +
+        "(removed before it ran; counted by the one daemon that saw it first). A task this daemon has no handler for reads task=\"\".",
+      labelNames: ["task", "state"],
       registers: r,
     });
     const cronLast = new Gauge({
@@ -176,6 +185,7 @@ export class PgmillMetrics {
         duration.zero({ task, outcome });
       }
       for (const reason of REASONS) moved.inc({ task, reason }, 0);
+      for (const state of CANCELLED_STATES) cancelled.inc({ task, state }, 0);
       for (const state of QUEUE_STATES) queueJobs.set({ task, state }, 0);
     }
 
@@ -189,6 +199,8 @@ export class PgmillMetrics {
       inFlight.dec();
     });
     events.on("job:dead", (task, reason) => moved.inc({ task, reason }));
+    // Any string can be a queued job's task name: only this daemon's tasks become label values.
+    events.on("job:cancelled", (task, state) => cancelled.inc({ task: handled.has(task) ? task : "", state }));
     events.on("ledger:batch", (rows, seconds) => {
       batchRows.observe(rows);
       batchSeconds.observe(seconds);

@@ -52,7 +52,10 @@ export interface EnqueuedJob {
 }
 
 export interface TaskContext {
-  /** Aborts on the task's timeout and when the daemon stops waiting at shutdown. */
+  /**
+   * Aborts on the task's timeout, when the daemon stops waiting at shutdown,
+   * and when an operator cancels the job (reason: a `JobCancelledError`).
+   */
   readonly signal: AbortSignal;
   /** A child logger bound to this job (task, job id, attempt). */
   readonly logger: Logger;

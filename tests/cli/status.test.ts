@@ -16,6 +16,7 @@ interface Status {
   jobs: { task: string; state: string; jobs: string | number }[];
   daemons: { id: string; state: string; jobs_in_flight: number; seconds_since_beat: number }[];
   running: { id: string; task: string; attempts: number; max_attempts: number; locked_at: string; locked_by: string }[];
+  cancels: { job_id: string; task: string; requested_at: string; requested_by: string; seconds_waiting: number }[];
   deadLetters: { task: string; dead_letters: string | number; last_died_at: string }[];
   cron: { id: string; task: string; timezone: string; next_fire: string | null }[];
 }
@@ -65,6 +66,8 @@ beforeAll(async () => {
   await db.handle.pool.query("update graphile_worker._private_jobs set locked_at = now(), locked_by = 'test-worker-1', attempts = 1 where id = $1", [
     runningJobId,
   ]);
+  // An operator cancelled the running job; no daemon is here to abort it, so the cancel stays in progress.
+  await db.handle.pool.query("select pgmill.cancel_job($1)", [runningJobId]);
   const failedJobId = await addJob("log-message", { message: "failed" }, { maxAttempts: 1 });
   await db.handle.pool.query("update graphile_worker._private_jobs set attempts = 1, last_error = 'boom' where id = $1", [failedJobId]);
 
@@ -108,6 +111,10 @@ describe("pgmill status", { timeout: SLOW_CLI_TIMEOUT }, () => {
       { id: runningJobId, task: "http", attempts: 1, max_attempts: 10, locked_at: expect.any(String), locked_by: "test-worker-1" },
     ]);
 
+    expect(status.cancels).toEqual([
+      { job_id: runningJobId, task: "http", requested_at: expect.any(String), requested_by: expect.any(String), seconds_waiting: expect.any(Number) },
+    ]);
+
     expect(status.deadLetters.map(({ task, dead_letters }) => ({ task, dead_letters: Number(dead_letters) }))).toEqual([
       { task: "http", dead_letters: 1 },
       { task: "log-message", dead_letters: 2 },
@@ -141,6 +148,7 @@ describe("pgmill status", { timeout: SLOW_CLI_TIMEOUT }, () => {
       "Daemons (last 24 hours)",
       "Jobs by task and state",
       "Running (locked) jobs",
+      "Cancels in progress (pgmill cancel)",
       "Dead letters (pending retry)",
       "Next cron fires (crontab)",
     ]);
@@ -149,6 +157,8 @@ describe("pgmill status", { timeout: SLOW_CLI_TIMEOUT }, () => {
     expect(jobs.rows).toContainEqual({ task: "log-message", state: "scheduled", jobs: "2" });
     expect(sections.get("Running (locked) jobs")!.header).toEqual(["id", "task", "attempts", "max_attempts", "locked_at", "locked_by"]);
     expect(sections.get("Running (locked) jobs")!.rows).toEqual([expect.objectContaining({ id: runningJobId, locked_by: "test-worker-1" })]);
+    expect(sections.get("Cancels in progress (pgmill cancel)")!.header).toEqual(["job_id", "task", "requested_at", "requested_by", "seconds_waiting"]);
+    expect(sections.get("Cancels in progress (pgmill cancel)")!.rows).toEqual([expect.objectContaining({ job_id: runningJobId, task: "http" })]);
     expect(sections.get("Dead letters (pending retry)")!.header).toEqual(["task", "dead_letters", "last_died_at"]);
     expect(sections.get("Dead letters (pending retry)")!.rows.map((r) => [r.task, r.dead_letters])).toEqual([
       ["http", "1"],

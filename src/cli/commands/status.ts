@@ -1,6 +1,7 @@
 import { readFile } from "node:fs/promises";
 import path from "node:path";
 import type { Command } from "commander";
+import { cancelsInProgress } from "../../controls/cancel-queries.js";
 import { parseCrontabFile } from "../../crontab/parse-crontab.js";
 import { PgmillProblemsError } from "../../errors.js";
 import { nextRuns } from "../../crontab/schedule-matcher.js";
@@ -12,28 +13,30 @@ import { commandConfig, withDatabase, withTasksOption } from "../with-database.j
 
 export function registerStatus(program: Command): void {
   withTasksOption(program.command("status"))
-    .description("daemons, jobs by task and state, running jobs, dead letters, next cron fires")
+    .description("daemons, jobs by task and state, running jobs, cancels in progress, dead letters, next cron fires")
     .option("--database-url <url>", "Postgres connection string (default: the running daemon's embedded Postgres)")
     .option("--json", "print JSON")
     .action(async (options: { databaseUrl?: string; json?: boolean; tasks?: string }) => {
       const config = commandConfig(options);
       const tasks = await loadTasks({ tasksDir: config.tasksDir });
       await withDatabase(config, async ({ database }) => {
-        const [daemonRows, jobs, running, deadLetters, cron] = await Promise.all([
+        const [daemonRows, jobs, running, cancels, deadLetters, cron] = await Promise.all([
           daemons(database.db),
           jobsByTaskAndState(database.db, Object.keys(tasks)),
           runningJobs(database.db),
+          cancelsInProgress(database.db),
           pendingDeadLettersByTask(database.db),
           nextCronFires(config.crontabPath, tasks),
         ]);
         if (options.json) {
-          process.stdout.write(`${JSON.stringify({ daemons: daemonRows, jobs, running, deadLetters, cron }, null, 2)}\n`);
+          process.stdout.write(`${JSON.stringify({ daemons: daemonRows, jobs, running, cancels, deadLetters, cron }, null, 2)}\n`);
           return;
         }
         for (const [title, rows, empty] of [
           ["Daemons (last 24 hours)", daemonRows, "no daemons seen"],
           ["Jobs by task and state", jobs, "no jobs queued"],
           ["Running (locked) jobs", running, "nothing running"],
+          ["Cancels in progress (pgmill cancel)", cancels, "no cancels in progress"],
           ["Dead letters (pending retry)", deadLetters, "no dead letters"],
           [`Next cron fires (${path.basename(config.crontabPath)})`, cron, "no schedules"],
         ] as const) {
