@@ -5,6 +5,9 @@ import type { Logger } from "../logging/logger.js";
 import type { Ledger } from "../ledger/ledger.js";
 import { payloadForHistory, staleEntry, type DeadLetterRecord, type LedgerEntry, type Recorded } from "../ledger/entry.js";
 import type { AnyTask, JobInfo } from "../tasks/define-task.js";
+import { JobParkedError, type Parking } from "../controls/parking.js";
+import { retryDelayMs, retryScheduleOf, type RetrySchedule } from "../controls/retry-schedule.js";
+import type { TaskGate } from "../controls/task-gate.js";
 import type { SharedHandlerContext } from "./handler-resources.js";
 import type { DaemonEvents } from "./daemon-events.js";
 import type { DaemonIdentity } from "./identity.js";
@@ -26,6 +29,8 @@ interface InFlight {
   readonly started: number;
   /** The handler's signal: aborted by the engine's signal, a second signal (abortAll) or the task's timeout. */
   readonly abort: AbortController;
+  /** The task's own retry schedule, if it has one. */
+  readonly retry: RetrySchedule | null;
   /** Set once a history row exists for this attempt, so it is written once. */
   recorded: boolean;
   /**
@@ -61,6 +66,9 @@ export class AttemptRunner {
       /** Settings, `withPgClient` and `addJob`: the context every handler shares. */
       readonly handlers: SharedHandlerContext;
       readonly events: DaemonEvents;
+      /** Asked before every handler runs: admit, or park the job unrun (paused task, a limit). */
+      readonly gate: TaskGate;
+      readonly parking: Parking;
     },
   ) {}
 
@@ -116,7 +124,27 @@ export class AttemptRunner {
       // engine's failure of it checks the lock, so it is a no-op.
       throw new StaleAttemptError("not started: a peer reaped this daemon and released the job");
     }
-    const attempt: InFlight = { job, daemonId, epoch, startedAt: new Date(), started: performance.now(), abort: new AbortController(), recorded: false };
+    if (holds) {
+      const verdict = await this.deps.gate.admit(job, task);
+      if (!verdict.admit) {
+        // Handed back unrun: no history row, the attempt restored when the request is applied.
+        if (!(await this.deps.parking.park(job, verdict, identity.lockIds))) {
+          throw new StaleAttemptError("not parked: this daemon no longer holds the job's lock");
+        }
+        this.deps.events.emit("job:parked", job.task, verdict.reason);
+        throw new JobParkedError(verdict.reason);
+      }
+    }
+    const attempt: InFlight = {
+      job,
+      daemonId,
+      epoch,
+      startedAt: new Date(),
+      started: performance.now(),
+      abort: new AbortController(),
+      retry: retryScheduleOf(task),
+      recorded: false,
+    };
     this.inFlight.add(attempt);
     this.followEngine(job.engineSignal);
     this.deps.events.emit("attempt:start", task.name);
@@ -134,10 +162,20 @@ export class AttemptRunner {
       attempt.row = this.record(attempt, outcome, { waitForLease: true });
       const recorded = await attempt.row;
       if (recorded === "stale") throw new StaleAttemptError(`outcome not applied (${outcome.status}): this daemon no longer holds the job's lock`);
+      if (attempt.retry && RETRYING_STATUSES.has(outcome.status)) this.deps.parking.retryRequested();
       // Thrown => the engine fails the job and schedules the retry.
       if (RETRYING_STATUSES.has(outcome.status) && "error" in outcome) throw outcome.error;
     } finally {
       this.inFlight.delete(attempt);
+      if (holds) await this.releaseGate(job, task);
+    }
+  }
+
+  private async releaseGate(job: ClaimedJob, task: AnyTask): Promise<void> {
+    try {
+      await this.deps.gate.finished(job, task);
+    } catch (error) {
+      this.deps.logger.warn({ err: error, task: job.task, jobId: job.id }, "a task gate check could not release a finished attempt");
     }
   }
 
@@ -253,7 +291,13 @@ export class AttemptRunner {
             daemonId: attempt.daemonId,
           }
         : undefined;
+    // The task's own schedule: the next try at finish + delay (the engine's own failure sets another run_at, which this replaces).
+    const retryAt =
+      attempt.retry && RETRYING_STATUSES.has(outcome.status)
+        ? new Date(finishedAt.getTime() + retryDelayMs(attempt.retry, job.attempt))
+        : null;
     return {
+      ...(retryAt ? { reschedule: { runAt: retryAt, attempts: null, reason: "retry" as const } } : {}),
       run: {
         id: randomUUID(),
         jobId: job.id,

@@ -23,6 +23,12 @@ import { PoolSupervisor } from "../engine/pool-supervisor.js";
 import { nudgeFreedQueues } from "../engine/queue-nudge.js";
 import { engineTaskList } from "../engine/task-list.js";
 import { Heartbeat } from "./heartbeat.js";
+import { Parking } from "../controls/parking.js";
+import { pausedCheck } from "../controls/paused-check.js";
+import { PausedTasks } from "../controls/paused-tasks.js";
+import { RescheduleService } from "../controls/reschedule-service.js";
+import { TaskGate } from "../controls/task-gate.js";
+import { poolNudge } from "../engine/queue-nudge.js";
 import { DaemonIdentity } from "./identity.js";
 import { Lease } from "./lease.js";
 import { Reaper } from "./reaper.js";
@@ -65,6 +71,8 @@ export class Daemon {
     readonly lease: Lease,
     private readonly reaper: Reaper,
     private readonly handlerResources: HandlerResources,
+    readonly pausedTasks: PausedTasks,
+    readonly reschedules: RescheduleService,
   ) {}
 
   static async start(
@@ -136,7 +144,19 @@ export class Daemon {
     let daemon: Daemon | null = null;
     const lease = new Lease(config.deadAfterMs, () => daemon!.heartbeat.beat());
     const handlerResources = new HandlerResources(target.connectionString, config, tasks, logger);
-    const attempts = new AttemptRunner({ ledger, logger, identity, lease, config, events, handlers: handlerResources.context });
+    // Parking and the gate (src/controls): the pool's nudge is bound below, once the pool exists.
+    let nudge = (_count?: number): void => undefined;
+    const reschedules = new RescheduleService(database.db, (count) => nudge(count), logger, config.batchDelayMs);
+    const pausedTasks = new PausedTasks(database.db, logger, (paused, resumed) => {
+      events.emit("tasks:paused", [...paused]);
+      // Held jobs are due again, and reschedule_jobs sent no NOTIFY.
+      if (resumed.length) nudge(config.concurrency);
+    });
+    const gate = new TaskGate([pausedCheck(pausedTasks)]);
+    const parking = new Parking(database.db, reschedules);
+    const attempts = new AttemptRunner({
+      ledger, logger, identity, lease, config, events, handlers: handlerResources.context, gate, parking,
+    });
     const taskList = engineTaskList(Object.keys(tasks), (job) => attempts.run(tasks, job));
     let databaseUp = true;
     events.on("database", (ok) => (databaseUp = ok));
@@ -167,6 +187,7 @@ export class Daemon {
       config.shutdownTimeoutMs + ABORT_GRACE_MS,
     );
 
+    nudge = poolNudge(pool.events);
     if (sessions.listen) enginePool = listenOnSession(database.pool, sessions.listen.pool, pool.events);
 
     const heartbeat = new Heartbeat(
@@ -186,6 +207,7 @@ export class Daemon {
     );
     daemon = new Daemon(
       identity, events, config, logger, target, database, sessions, ledger, crontab, attempts, pool, heartbeat, lease, reaper, handlerResources,
+      pausedTasks, reschedules,
     );
     onCronEnqueued(pool.events, (identifiers, at) => events.emit("cron:enqueued", identifiers, at));
     nudgeFreedQueues(pool.events, config.batchDelayMs);
@@ -248,6 +270,9 @@ export class Daemon {
     await this.retain();
     await this.sweep();
     this.crontab.watch();
+    // Before the pool: no job of a paused task starts unchecked.
+    await this.pausedTasks.start();
+    this.reschedules.start();
     await this.pool.start();
     this.heartbeat.start();
     this.sweepTimer = setInterval(() => void this.sweep(), this.config.sweepIntervalMs);
@@ -302,6 +327,9 @@ export class Daemon {
 
   private async close(): Promise<void> {
     await this.ledger.close(LEDGER_CLOSE_MS);
+    // After the ledger: its last rows may carry retry requests. Left over, any daemon applies them.
+    await this.reschedules.stop().catch((error) => this.logger.warn({ err: error }, "applying the last job reschedules failed"));
+    await this.pausedTasks.stop();
     await this.handlerResources.close();
     this.lease.close();
     await this.heartbeat.stop();

@@ -5,6 +5,7 @@ import type { Database } from "../db/schema.js";
 import { moveToDeadLetters } from "../dead-letters/move-to-dead-letters.js";
 import { jobsLockedBy } from "../engine/job-reads.js";
 import { releaseLocks } from "../engine/job-writes.js";
+import { jobsWithPendingReschedule } from "../engine/job-reschedules.js";
 import { jobRunRow } from "../ledger/rows.js";
 import type { Logger } from "../logging/logger.js";
 import type { DaemonEvents } from "./daemon-events.js";
@@ -121,7 +122,10 @@ export class Reaper {
     const locked = await jobsLockedBy(trx, [...owners.keys()]);
     if (!locked.length) return { jobs: 0, lettered: [] };
     await releaseLocks(trx, [...owners.keys()]);
-    const held = locked.filter((job) => !recorded.has(job.id));
+    // A parked job never ran, and a retry's row is written with its request:
+    // the request (applied once unlocked) says what happens to it, not a `lost` row.
+    const parked = await jobsWithPendingReschedule(trx, locked.map((job) => job.id));
+    const held = locked.filter((job) => !recorded.has(job.id) && !parked.has(job.id));
     if (!held.length) return { jobs: locked.length, lettered: [] };
     const now = new Date();
     const ownerOf = (job: (typeof held)[number]) => owners.get(job.locked_by ?? "")!;

@@ -6,6 +6,7 @@ import { PgmillProblemsError } from "../../errors.js";
 import { nextRuns } from "../../crontab/schedule-matcher.js";
 import { jobsByTaskAndState, runningJobs } from "../../engine/job-reads.js";
 import { daemons, pendingDeadLettersByTask } from "../../status/status-queries.js";
+import { pausedTasks } from "../../controls/pause-queries.js";
 import { loadTasks, type TaskCatalog } from "../../tasks/task-catalog.js";
 import { printRows } from "../output.js";
 import { commandConfig, withDatabase, withTasksOption } from "../with-database.js";
@@ -19,21 +20,23 @@ export function registerStatus(program: Command): void {
       const config = commandConfig(options);
       const tasks = await loadTasks({ tasksDir: config.tasksDir });
       await withDatabase(config, async ({ database }) => {
-        const [daemonRows, jobs, running, deadLetters, cron] = await Promise.all([
+        const [daemonRows, jobs, running, deadLetters, cron, paused] = await Promise.all([
           daemons(database.db),
           jobsByTaskAndState(database.db, Object.keys(tasks)),
           runningJobs(database.db),
           pendingDeadLettersByTask(database.db),
           nextCronFires(config.crontabPath, tasks),
+          pausedTasks(database.db),
         ]);
         if (options.json) {
-          process.stdout.write(`${JSON.stringify({ daemons: daemonRows, jobs, running, deadLetters, cron }, null, 2)}\n`);
+          process.stdout.write(`${JSON.stringify({ daemons: daemonRows, jobs, running, deadLetters, cron, paused }, null, 2)}\n`);
           return;
         }
         for (const [title, rows, empty] of [
           ["Daemons (last 24 hours)", daemonRows, "no daemons seen"],
           ["Jobs by task and state", jobs, "no jobs queued"],
           ["Running (locked) jobs", running, "nothing running"],
+          ["Paused tasks", paused, "no task paused"],
           ["Dead letters (pending retry)", deadLetters, "no dead letters"],
           [`Next cron fires (${path.basename(config.crontabPath)})`, cron, "no schedules"],
         ] as const) {
