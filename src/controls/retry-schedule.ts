@@ -10,15 +10,18 @@ const MAX_DELAY_MS = 2 ** 31 - 1;
 
 /** "500ms", "1s", "1m30s", "2h" (or a number of milliseconds) to milliseconds. */
 const duration = z
-  .union([
-    z.number().nonnegative("must not be negative"),
-    z
-      .string()
-      .regex(/^(\d+(\.\d+)?(ms|s|m|h|d))+$/, "expected a duration such as 500ms, 1s, 1m30s or 2h")
-      .transform((text) =>
-        [...text.matchAll(/(\d+(?:\.\d+)?)(ms|s|m|h|d)/g)].reduce((sum, [, n, unit]) => sum + Number(n) * UNIT_MS[unit!]!, 0),
-      ),
-  ])
+  .union(
+    [
+      z.number().nonnegative(),
+      z
+        .string()
+        .regex(/^(\d+(\.\d+)?(ms|s|m|h|d))+$/)
+        .transform((text) =>
+          [...text.matchAll(/(\d+(?:\.\d+)?)(ms|s|m|h|d)/g)].reduce((sum, [, n, unit]) => sum + Number(n) * UNIT_MS[unit!]!, 0),
+        ),
+    ],
+    { error: () => "expected a duration such as 500ms, 1s, 1m30s or 2h" },
+  )
   .refine((ms) => ms <= MAX_DELAY_MS, "at most 24 days");
 
 const delays = z.strictObject({
@@ -38,9 +41,9 @@ const exponential = z.strictObject({
     .refine((e) => e.cap === undefined || e.cap >= e.first, { message: "must be at least first", path: ["cap"] }),
 });
 
-export const retryScheduleSchema = z.union([delays, exponential], {
-  error: () => 'expected { delays: ["1m", "5m"] } or { exponential: { first: "1s", factor: 2, cap: "30s", jitter: 0.1 } }',
-});
+const EXPECTED = 'expected { delays: ["1m", "5m"] } or { exponential: { first: "1s", factor: 2, cap: "30s", jitter: 0.1 } }';
+
+export const retryScheduleSchema = z.union([delays, exponential], { error: () => EXPECTED });
 
 /** What `defineTask` takes. */
 export type RetryScheduleInput = z.input<typeof retryScheduleSchema>;
@@ -49,7 +52,10 @@ export type RetrySchedule = z.output<typeof retryScheduleSchema>;
 
 /** Parses a task's `retry`; problems come back in words, each naming its field (`retry.delays[1]: ...`). */
 export function parseRetrySchedule(value: unknown): { schedule: RetrySchedule } | { problems: string[] } {
-  const result = retryScheduleSchema.safeParse(value);
+  // The form is picked by its key, so problems are that form's, by field (a union would say only "neither").
+  const form = value && typeof value === "object" ? ("delays" in value ? delays : "exponential" in value ? exponential : null) : null;
+  if (!form) return { problems: [`retry: ${EXPECTED}`] };
+  const result = form.safeParse(value);
   if (result.success) return { schedule: result.data };
   return {
     problems: result.error.issues.map((issue) => {
