@@ -24,13 +24,7 @@ export function pausedTasks(db: Db) {
       "p.task",
       "p.paused_at",
       "p.paused_by",
-      (eb) =>
-        eb
-          .selectFrom("pgmill.held_jobs as h")
-          .select((h) => h.fn.countAll<number>().as("n"))
-          .whereRef("h.task", "=", "p.task")
-          .$castTo<number>()
-          .as("held_jobs"),
+      sql<number>`(select count(*)::int from pgmill.held_jobs h where h.task = p.task)`.as("held_jobs"),
     ])
     .orderBy("p.task")
     .execute();
