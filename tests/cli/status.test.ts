@@ -18,6 +18,7 @@ interface Status {
   running: { id: string; task: string; attempts: number; max_attempts: number; locked_at: string; locked_by: string }[];
   deadLetters: { task: string; dead_letters: string | number; last_died_at: string }[];
   cron: { id: string; task: string; timezone: string; next_fire: string | null }[];
+  paused: { task: string; paused_at: string; paused_by: string; held_jobs: number }[];
 }
 
 const pgmill = (...args: string[]) => runCli(args, { databaseUrl: db.url, env: { PGMILL_CRONTAB: crontab } });
@@ -68,6 +69,10 @@ beforeAll(async () => {
   const failedJobId = await addJob("log-message", { message: "failed" }, { maxAttempts: 1 });
   await db.handle.pool.query("update graphile_worker._private_jobs set attempts = 1, last_error = 'boom' where id = $1", [failedJobId]);
 
+  // A paused task: its queued job is held.
+  await addJob("reports", {});
+  await db.handle.pool.query("select pgmill.pause_task('reports')");
+
   newestLogDeath = new Date(Date.now() - HOUR);
   const letter = { job_revision: 0, priority: 0, payload: JSON.stringify({ message: "dead" }), attempts: 3, max_attempts: 3, reason: "max_attempts" as const };
   await db.handle.db
@@ -99,7 +104,9 @@ describe("pgmill status", { timeout: SLOW_CLI_TIMEOUT }, () => {
       { task: "log-message", state: "failed", jobs: 1 },
       { task: "log-message", state: "ready", jobs: 1 },
       { task: "log-message", state: "scheduled", jobs: 2 },
+      { task: "reports", state: "held", jobs: 1 },
     ]);
+    expect(status.paused).toEqual([{ task: "reports", paused_at: expect.any(String), paused_by: expect.any(String), held_jobs: 1 }]);
 
     expect(status.daemons).toEqual([expect.objectContaining({ id: "host-a:42:abc", state: "running", jobs_in_flight: 1 })]);
     expect(status.daemons[0]!.seconds_since_beat).toBeLessThan(60);
@@ -141,6 +148,7 @@ describe("pgmill status", { timeout: SLOW_CLI_TIMEOUT }, () => {
       "Daemons (last 24 hours)",
       "Jobs by task and state",
       "Running (locked) jobs",
+      "Paused tasks",
       "Dead letters (pending retry)",
       "Next cron fires (crontab)",
     ]);
@@ -149,6 +157,7 @@ describe("pgmill status", { timeout: SLOW_CLI_TIMEOUT }, () => {
     expect(jobs.rows).toContainEqual({ task: "log-message", state: "scheduled", jobs: "2" });
     expect(sections.get("Running (locked) jobs")!.header).toEqual(["id", "task", "attempts", "max_attempts", "locked_at", "locked_by"]);
     expect(sections.get("Running (locked) jobs")!.rows).toEqual([expect.objectContaining({ id: runningJobId, locked_by: "test-worker-1" })]);
+    expect(sections.get("Paused tasks")!.rows).toEqual([expect.objectContaining({ task: "reports", held_jobs: "1" })]);
     expect(sections.get("Dead letters (pending retry)")!.header).toEqual(["task", "dead_letters", "last_died_at"]);
     expect(sections.get("Dead letters (pending retry)")!.rows.map((r) => [r.task, r.dead_letters])).toEqual([
       ["http", "1"],
