@@ -104,8 +104,8 @@ create function pgmill.grant_runtime_part_parking(runtime_role name) returns voi
 language plpgsql volatile set search_path = pg_catalog, pg_temp as $$
 begin
   execute format('grant select, insert, update, delete on pgmill.job_reschedules, pgmill.held_jobs to %I', runtime_role);
-  -- DELETE also lets a daemon read a paused row FOR SHARE (src/engine/job-reschedules.ts).
-  execute format('grant select, insert, delete on pgmill.paused_tasks to %I', runtime_role);
+  -- UPDATE only because a daemon reads a paused row FOR SHARE (src/engine/job-reschedules.ts), which requires it.
+  execute format('grant select, insert, update, delete on pgmill.paused_tasks to %I', runtime_role);
   execute format('grant execute on function pgmill.pause_task(text), pgmill.resume_task(text) to %I', runtime_role);
 end;
 $$;

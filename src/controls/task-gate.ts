@@ -31,7 +31,7 @@ export interface GateCheck {
 
 /**
  * Asks each check in order; the first that parks decides, and the checks
- * that had admitted the job release it again. An admitted job is released by
+ * that had admitted the job release it again (also when a check throws). An admitted job is released by
  * the runner through `finished` once its attempt is over.
  */
 export class TaskGate {
@@ -39,7 +39,13 @@ export class TaskGate {
 
   async admit(job: ClaimedJob, task: AnyTask): Promise<GateVerdict> {
     for (let i = 0; i < this.checks.length; i++) {
-      const verdict = await this.checks[i]!.check(job, task);
+      let verdict: GateVerdict;
+      try {
+        verdict = await this.checks[i]!.check(job, task);
+      } catch (error) {
+        await this.release(this.checks.slice(0, i), job, task).catch(() => undefined);
+        throw error;
+      }
       if (verdict.admit) continue;
       await this.release(this.checks.slice(0, i), job, task);
       return verdict;

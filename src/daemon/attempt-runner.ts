@@ -7,7 +7,7 @@ import { payloadForHistory, staleEntry, type DeadLetterRecord, type LedgerEntry,
 import type { AnyTask, JobInfo } from "../tasks/define-task.js";
 import { JobParkedError, type Parking } from "../controls/parking.js";
 import { retryDelayMs, retryScheduleOf, type RetrySchedule } from "../controls/retry-schedule.js";
-import type { TaskGate } from "../controls/task-gate.js";
+import type { ParkReason, TaskGate } from "../controls/task-gate.js";
 import type { SharedHandlerContext } from "./handler-resources.js";
 import type { DaemonEvents } from "./daemon-events.js";
 import type { DaemonIdentity } from "./identity.js";
@@ -124,17 +124,8 @@ export class AttemptRunner {
       // engine's failure of it checks the lock, so it is a no-op.
       throw new StaleAttemptError("not started: a peer reaped this daemon and released the job");
     }
-    if (holds) {
-      const verdict = await this.deps.gate.admit(job, task);
-      if (!verdict.admit) {
-        // Handed back unrun: no history row, the attempt restored when the request is applied.
-        if (!(await this.deps.parking.park(job, verdict, identity.lockIds))) {
-          throw new StaleAttemptError("not parked: this daemon no longer holds the job's lock");
-        }
-        this.deps.events.emit("job:parked", job.task, verdict.reason);
-        throw new JobParkedError(verdict.reason);
-      }
-    }
+    const gateFailure = holds ? await this.admitOrPark(task, job) : null;
+    const admitted = holds && !gateFailure;
     const attempt: InFlight = {
       job,
       daemonId,
@@ -149,9 +140,13 @@ export class AttemptRunner {
     this.followEngine(job.engineSignal);
     this.deps.events.emit("attempt:start", task.name);
     try {
-      const outcome = holds
+      const outcome = admitted
         ? await this.execute(task, attempt)
-        : classify({ error: new Error("not started: the daemon shut down before it could confirm it holds the job's lock") }, null, job.attempt >= job.maxAttempts);
+        : classify(
+            { error: gateFailure ?? new Error("not started: the daemon shut down before it could confirm it holds the job's lock") },
+            null,
+            job.attempt >= job.maxAttempts,
+          );
       // Abandoned at shutdown and recorded there. The throw lets the engine
       // fail (release) the job, so only once that row's lock check is done.
       if (attempt.recorded) {
@@ -167,8 +162,32 @@ export class AttemptRunner {
       if (RETRYING_STATUSES.has(outcome.status) && "error" in outcome) throw outcome.error;
     } finally {
       this.inFlight.delete(attempt);
-      if (holds) await this.releaseGate(job, task);
+      if (admitted) await this.releaseGate(job, task);
     }
+  }
+
+  /**
+   * Asks the gate; a parked job is handed back unrun (no history row, its
+   * attempt restored once the request is applied) by throwing. A gate or park
+   * that fails (the database, a check's bug) returns the error: the attempt is
+   * then recorded as failed with it, as if its handler had thrown, so it is
+   * seen and retried rather than spent silently.
+   */
+  private async admitOrPark(task: AnyTask, job: ClaimedJob): Promise<Error | null> {
+    let reason: ParkReason;
+    try {
+      const verdict = await this.deps.gate.admit(job, task);
+      if (verdict.admit) return null;
+      reason = verdict.reason;
+      if (!(await this.deps.parking.park(job, verdict, this.deps.identity.lockIds))) {
+        throw new StaleAttemptError("not parked: this daemon no longer holds the job's lock");
+      }
+    } catch (error) {
+      if (error instanceof StaleAttemptError) throw error;
+      return new Error(`not started: the task gate failed (${error instanceof Error ? error.message : String(error)})`, { cause: error });
+    }
+    this.deps.events.emit("job:parked", job.task, reason);
+    throw new JobParkedError(reason);
   }
 
   private async releaseGate(job: ClaimedJob, task: AnyTask): Promise<void> {
