@@ -1,4 +1,6 @@
+import { Command } from "commander";
 import { beforeAll, describe, expect, it } from "vitest";
+import { pauseParents, registerPause } from "../../src/cli/commands/pause.js";
 import { addJobWithSql, jobInEngine } from "../support/sql-jobs.js";
 import { createTestDatabase, type TestDatabase } from "../support/test-database.js";
 import { expectJson, expectSuccess, expectUserError, runCli, SLOW_CLI_TIMEOUT } from "../cli/run-cli.js";
@@ -28,5 +30,18 @@ describe("pgmill pause task / resume task", { timeout: SLOW_CLI_TIMEOUT }, () =>
   it("refuses a missing or empty task name", async () => {
     expect(expectUserError(await pgmill("pause", "task"))).toMatch(/missing required argument 'task'/);
     expect(expectUserError(await pgmill("resume", "task", " "))).toMatch(/resume task: <task>: a task name is required/);
+  });
+});
+
+describe("the pause and resume parents", () => {
+  it("are shared: another control adds its subcommand beside `task`", () => {
+    const program = new Command("pgmill");
+    registerPause(program);
+    const { pause, resume } = pauseParents(program);
+    pause.command("cron").argument("<id>");
+    resume.command("cron").argument("<id>");
+    expect(program.commands.filter((c) => c.name() === "pause")).toHaveLength(1);
+    expect(pause.commands.map((c) => c.name())).toEqual(["task", "cron"]);
+    expect(resume.commands.map((c) => c.name())).toEqual(["task", "cron"]);
   });
 });

@@ -112,6 +112,8 @@ describe("pause_task and resume_task over two daemons", () => {
     ]);
     expect(await metric('pgmill_task_paused{task="work"}')).toBe(1);
     expect(await metric('pgmill_task_paused{task="other"}')).toBe(0);
+    // Series exist at zero for every task and reason before anything is parked.
+    expect(await metric('pgmill_jobs_parked_total{task="other",reason="rate_limit"}')).toBe(0);
     expect(pausedEvents.at(-1)).toEqual(expect.arrayContaining(["long", "work"]));
 
     // Resume: every waiting job starts within a second (the scheduled one at its own time if later).
