@@ -4,7 +4,10 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { z } from "zod";
 import { parseRetrySchedule, retryDelayMs } from "../../src/controls/retry-schedule.js";
 import { defineTask, taskRegistry } from "../../src/tasks/define-task.js";
+import { Ledger } from "../../src/ledger/ledger.js";
 import { ROOT } from "../support/built-dist.js";
+import { captureLogs } from "../support/log-capture.js";
+import { ledgerEntry } from "../support/ledger-entries.js";
 import { spawnDaemon } from "../support/daemon-process.js";
 import { addJobWithSql, jobInEngine, runsOf } from "../support/sql-jobs.js";
 import { startTestDaemon } from "../support/test-daemon.js";
@@ -157,5 +160,40 @@ export default defineTask({
     expectGaps(await gaps(db, id), [1500, 1500]);
     daemon.child.kill("SIGTERM");
     await daemon.exited;
+  });
+});
+
+describe("the ledger writes a retry request with its history row", () => {
+  it("in the same statement, and not at all for an outcome written as stale", async () => {
+    const db = await createTestDatabase();
+    const ledger = new Ledger(db.handle.db, { batchSize: 10, logger: captureLogs().logger });
+    const runAt = new Date(Date.now() + 60_000);
+    const failed = ledgerEntry({ jobId: "41", status: "failed", error: { message: "boom", stack: null } });
+    const late = ledgerEntry({ jobId: "42", status: "failed", error: { message: "boom", stack: null } });
+    const dead = {
+      ...ledgerEntry({ jobId: "43", status: "dead" }),
+      deadLetter: {
+        jobId: "43", jobRevision: 0, task: "ledger-test", payload: {}, queue: null, priority: 0, jobKey: null, flags: null,
+        attempts: 3, maxAttempts: 3, jobCreatedAt: null, reason: "max_attempts" as const, daemonId: "test",
+      },
+    };
+    const results = await Promise.all([
+      ledger.write({ ...failed, reschedule: { runAt, attempts: null, reason: "retry" } }),
+      // Its daemon no longer holds the job: stale, and no request.
+      ledger.write({ ...late, heldBy: ["gone-worker"], reschedule: { runAt, attempts: null, reason: "retry" } }),
+      ledger.write(dead),
+    ]);
+    expect(results).toEqual(["recorded", "stale", "recorded"]);
+    const requests = await db.handle.db.selectFrom("pgmill.job_reschedules").selectAll().execute();
+    expect(requests).toEqual([{ job_id: "41", run_at: runAt, attempts: null, reason: "retry", requested_at: expect.any(Date) }]);
+    const rows = await db.handle.db.selectFrom("pgmill.job_runs").select(["job_id", "status"]).orderBy("job_id").execute();
+    expect(rows).toEqual([{ job_id: "41", status: "failed" }, { job_id: "42", status: "stale" }, { job_id: "43", status: "dead" }]);
+    // Its dead letter went in the same statement as the request.
+    expect((await db.handle.db.selectFrom("pgmill.dead_letters").select("job_id").execute()).map((r) => r.job_id)).toEqual(["43"]);
+    // A later retry of the same job replaces its request.
+    const later = new Date(runAt.getTime() + 1000);
+    await ledger.write({ ...ledgerEntry({ jobId: "41", attempt: 2, status: "failed" }), reschedule: { runAt: later, attempts: null, reason: "retry" } });
+    expect((await db.handle.db.selectFrom("pgmill.job_reschedules").select("run_at").execute()).map((r) => r.run_at)).toEqual([later]);
+    await ledger.close(1000);
   });
 });
