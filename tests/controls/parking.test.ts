@@ -86,6 +86,23 @@ describe("the race between the engine's failure and the reschedule", () => {
     expect(ran.filter((j) => j === id)).toHaveLength(1);
   });
 
+  it("resumed while a parked job is still locked: the pending request takes the job's own run_at, and it runs", async () => {
+    await pauseTask(db.handle.db, "quick");
+    await waitFor("the daemon to see the pause", () => daemon.daemon.pausedTasks.has("quick"));
+    const id = await addJobWithSql(db.handle.db, "quick", {}, { maxAttempts: 1 });
+    const added = (await jobInEngine(db.handle.db, id))!.run_at as Date;
+    await waitFor("the park request", () => requestOf(id), 10_000, 10);
+    expect((await jobInEngine(db.handle.db, id))?.locked_at).not.toBeNull();
+    // Within the engine's batched failure: the job is still locked.
+    expect(await resumeTask(db.handle.db, "quick")).toBe(true);
+    const request = await requestOf(id);
+    // (Had the failure landed just before the resume, the request was applied and resume moved the job itself.)
+    if (request) expect(request.run_at).toEqual(added);
+    expect(await db.handle.db.selectFrom("pgmill.held_jobs").selectAll().where("job_id", "=", id).execute()).toEqual([]);
+    await waitFor("the job to run once", async () => (await runsOf(db.handle.db, id)).length === 1, 10_000);
+    expect((await runsOf(db.handle.db, id))[0]).toMatchObject({ status: "succeeded", attempt: 1 });
+  });
+
   it("applies a request with a time (a limit's park) once the job is unlocked: run_at as asked, attempts restored", async () => {
     holdOutcome = "fail";
     const id = await addJobWithSql(db.handle.db, "hold", {}, { maxAttempts: 5 });
@@ -114,6 +131,12 @@ describe("the race between the engine's failure and the reschedule", () => {
     const job = (await jobInEngine(db.handle.db, id))!;
     const request = { jobId: id, task: "hold", runAt: job.run_at as Date, until: new Date(Date.now() + 60_000), attempts: 0, reason: "concurrency" as const };
     expect(await requestPark(db.handle.db, { ...request, heldBy: ["some-other-worker"] })).toBe(false);
+    // Asked to hold it for a pause that is no longer there (a daemon's view is up to half a second old): due now, not held.
+    expect(await requestPark(db.handle.db, { ...request, until: null, reason: "paused", heldBy: [job.locked_by!] })).toBe(true);
+    const due = (await requestOf(id))!;
+    expect(due.run_at).toBeInstanceOf(Date);
+    expect(Math.abs((due.run_at as Date).getTime() - Date.now())).toBeLessThan(5000);
+    expect(await db.handle.db.selectFrom("pgmill.held_jobs").selectAll().where("job_id", "=", id).execute()).toEqual([]);
     expect(await requestPark(db.handle.db, { ...request, heldBy: [job.locked_by!] })).toBe(true);
     // The job completes (its handler returns): the request has nothing to apply to and goes.
     releaseHold!();
