@@ -5,6 +5,8 @@ import { z } from "zod";
 import { parseRetrySchedule, retryDelayMs } from "../../src/controls/retry-schedule.js";
 import { defineTask, taskRegistry } from "../../src/tasks/define-task.js";
 import { Ledger } from "../../src/ledger/ledger.js";
+import { runDaemon } from "../../src/index.js";
+import os from "node:os";
 import { ROOT } from "../support/built-dist.js";
 import { captureLogs } from "../support/log-capture.js";
 import { ledgerEntry } from "../support/ledger-entries.js";
@@ -195,5 +197,36 @@ describe("the ledger writes a retry request with its history row", () => {
     await ledger.write({ ...ledgerEntry({ jobId: "41", attempt: 2, status: "failed" }), reschedule: { runAt: later, attempts: null, reason: "retry" } });
     expect((await db.handle.db.selectFrom("pgmill.job_reschedules").select("run_at").execute()).map((r) => r.run_at)).toEqual([later]);
     await ledger.close(1000);
+  });
+});
+
+describe("a task handed to runDaemon", () => {
+  it("retries at its schedule", async () => {
+    const db = await createTestDatabase();
+    const crontab = path.join(await mkdtemp(path.join(os.tmpdir(), "pgmill-retry-")), "crontab");
+    await writeFile(crontab, "");
+    let tries = 0;
+    const daemon = await runDaemon({
+      databaseUrl: db.url,
+      crontab,
+      logger: captureLogs().logger,
+      tasks: [
+        defineTask({
+          name: "library-flaky",
+          payload: z.object({}),
+          retry: { exponential: { first: "700ms", factor: 2 } },
+          handler: async () => {
+            if (++tries < 3) throw new Error("not yet");
+          },
+        }),
+      ],
+    });
+    try {
+      const id = await addJobWithSql(db.handle.db, "library-flaky", {});
+      await waitFor("the third attempt to succeed", async () => (await runsOf(db.handle.db, id)).length === 3, 20_000);
+      expectGaps(await gaps(db, id), [700, 1400]);
+    } finally {
+      await daemon.stop();
+    }
   });
 });
