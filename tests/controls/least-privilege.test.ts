@@ -23,6 +23,7 @@ let owner: LoginRole;
 let runtime: LoginRole;
 let database: string;
 let asRuntime: DatabaseHandle;
+let asOwner: DatabaseHandle;
 let failOnce = true;
 
 const tasks = taskRegistry(
@@ -38,6 +39,7 @@ const tasks = taskRegistry(
     },
   }),
   defineTask({ name: "quiet", payload: z.object({}), handler: async () => undefined }),
+  defineTask({ name: "unlucky", payload: z.object({}), handler: async () => undefined }),
 );
 
 beforeAll(async () => {
@@ -46,9 +48,9 @@ beforeAll(async () => {
   database = await createEmptyDatabase(owner);
   await withAdmin(databaseUrl(inject("adminUrl"), database), (admin) => admin.query("revoke create on schema public from public"));
   await migrateDatabase(owner.url(database), captureLogs().logger);
-  const asOwner = openDatabase(owner.url(database), { maxConnections: 1 });
+  asOwner = openDatabase(owner.url(database), { maxConnections: 1 });
+  onFileCleanup(() => asOwner.close());
   await sql`select pgmill.grant_runtime(${runtime.name})`.execute(asOwner.db);
-  await asOwner.close();
   asRuntime = openDatabase(runtime.url(database), { maxConnections: 3, applicationName: "pgmill-test" });
   onFileCleanup(() => asRuntime.close());
   const target = { url: runtime.url(database), name: database, handle: asRuntime } satisfies TestDatabase;
@@ -91,5 +93,22 @@ describe("the runtime role", () => {
     expect(await resumeTask(asRuntime.db, "quiet")).toBe(true);
     await waitFor("the job to run", async () => (await runsOf(asRuntime.db, id)).length === 1);
     expect((await runsOf(asRuntime.db, id))[0]).toMatchObject({ status: "succeeded", attempt: 1 });
+  });
+
+  it("when a park cannot be written, records the attempt as failed rather than losing it", async () => {
+    // Take away what holding a job needs; the daemon's park of a paused job then fails.
+    await sql`revoke insert on pgmill.held_jobs from ${sql.id(runtime.name)}`.execute(asOwner.db);
+    try {
+      expect(await pauseTask(asOwner.db, "unlucky")).toBe(true);
+      await new Promise((r) => setTimeout(r, 700));
+      const id = await addJobWithSql(asRuntime.db, "unlucky", {}, { maxAttempts: 2 });
+      await waitFor("the failed attempt's row", async () => (await runsOf(asRuntime.db, id)).length === 1);
+      const [run] = await runsOf(asRuntime.db, id);
+      expect(run).toMatchObject({ status: "failed", attempt: 1 });
+      expect(run!.error_message).toMatch(/^not started: the task gate failed \(permission denied for table held_jobs\)/);
+    } finally {
+      await sql`grant insert on pgmill.held_jobs to ${sql.id(runtime.name)}`.execute(asOwner.db);
+      await resumeTask(asRuntime.db, "unlucky");
+    }
   });
 });
