@@ -1,8 +1,9 @@
+import type { RescheduleReason } from "../db/schema.js";
 import type { ClaimedJob } from "../engine/task-list.js";
 import type { AnyTask } from "../tasks/define-task.js";
 
 /** Why a claimed job was handed back unrun; also the `reason` label of pgmill_jobs_parked_total. */
-export const PARK_REASONS = ["paused", "concurrency", "rate_limit"] as const;
+export const PARK_REASONS = ["paused", "concurrency", "rate_limit"] as const satisfies readonly RescheduleReason[];
 export type ParkReason = (typeof PARK_REASONS)[number];
 
 /**

@@ -2,6 +2,8 @@ import { sql } from "kysely";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { z } from "zod";
 import { pauseTask, resumeTask } from "../../src/controls/pause-queries.js";
+import { PARK_REASONS } from "../../src/controls/task-gate.js";
+import { RESCHEDULE_REASONS } from "../../src/db/schema.js";
 import { applyReschedules, requestPark } from "../../src/engine/job-reschedules.js";
 import { sweepDeadLetters } from "../../src/dead-letters/sweep.js";
 import { defineTask, taskRegistry } from "../../src/tasks/define-task.js";
@@ -210,5 +212,17 @@ describe("kill -9 of a daemon with a pending request", () => {
     await resumeTask(own.handle.db, "log-message");
     await waitFor("the job to run once resumed", async () => (await runsOf(own.handle.db, id)).length === 1, 10_000);
     expect((await runsOf(own.handle.db, id))[0]).toMatchObject({ status: "succeeded", attempt: 1, daemon_id: survivor.daemon.id });
+  });
+});
+
+describe("one list of reasons", () => {
+  it("the SQL check of pgmill.job_reschedules allows exactly RESCHEDULE_REASONS, of which the park reasons are all but retry", async () => {
+    const { rows } = await sql<{ def: string }>`
+      select pg_get_constraintdef(oid) as def from pg_constraint
+       where conrelid = 'pgmill.job_reschedules'::regclass and contype = 'c' and pg_get_constraintdef(oid) like '%reason%'
+    `.execute(db.handle.db);
+    const allowed = [...rows[0]!.def.matchAll(/'([a-z_]+)'/g)].map((m) => m[1]);
+    expect(allowed.sort()).toEqual([...RESCHEDULE_REASONS].sort());
+    expect([...PARK_REASONS].sort()).toEqual(RESCHEDULE_REASONS.filter((r) => r !== "retry").sort());
   });
 });
