@@ -30,7 +30,6 @@ export class RescheduleService {
     private readonly logger: Logger,
     /** The engine's fail batch delay: its failure has landed a little after this. */
     private readonly batchDelayMs: number,
-    private readonly onApplied?: (applied: readonly AppliedReschedule[]) => void,
   ) {}
 
   start(): void {
@@ -89,7 +88,6 @@ export class RescheduleService {
     }
     this.failing = false;
     if (!applied.length) return;
-    this.onApplied?.(applied);
     const now = Date.now();
     let dueNow = 0;
     for (const { runAt } of applied) {
