@@ -5,6 +5,7 @@ import { registerCron } from "./commands/cron.js";
 import { registerDlq } from "./commands/dlq.js";
 import { registerHistory } from "./commands/history.js";
 import { registerMigrate } from "./commands/migrate.js";
+import { registerPause } from "./commands/pause.js";
 import { registerRun } from "./commands/run.js";
 import { registerStatus } from "./commands/status.js";
 import { VERSION } from "../version.js";
@@ -23,7 +24,7 @@ export function buildProgram(usageErrors: { write(text: string): void } = proces
     // the commands are added: they inherit both when created.
     .exitOverride()
     .configureOutput({ writeErr: (text) => usageErrors.write(text) });
-  for (const register of [registerRun, registerMigrate, registerAdd, registerCancel, registerCron, registerDlq, registerHistory, registerStatus]) {
+  for (const register of [registerRun, registerMigrate, registerAdd, registerCancel, registerCron, registerDlq, registerHistory, registerStatus, registerPause]) {
     register(program);
   }
   program.hook("preSubcommand", rejectUnknownCommand);

@@ -6,6 +6,9 @@ import type { Ledger } from "../ledger/ledger.js";
 import { payloadForHistory, staleEntry, type DeadLetterRecord, type LedgerEntry, type Recorded } from "../ledger/entry.js";
 import type { AnyTask, JobInfo } from "../tasks/define-task.js";
 import { JobCancelledError } from "../controls/job-cancelled-error.js";
+import { JobParkedError, type Parking } from "../controls/parking.js";
+import { retryDelayMs, retryScheduleOf, type RetrySchedule } from "../controls/retry-schedule.js";
+import type { ParkReason, TaskGate } from "../controls/task-gate.js";
 import type { SharedHandlerContext } from "./handler-resources.js";
 import type { DaemonEvents } from "./daemon-events.js";
 import type { DaemonIdentity } from "./identity.js";
@@ -27,6 +30,8 @@ interface InFlight {
   readonly started: number;
   /** The handler's signal: aborted by the engine's signal, a second signal (abortAll) or the task's timeout. */
   readonly abort: AbortController;
+  /** The task's own retry schedule, if it has one. */
+  readonly retry: RetrySchedule | null;
   /** Set once a history row exists for this attempt, so it is written once. */
   recorded: boolean;
   /** Set when the handler has settled: a cancel after that changes nothing. */
@@ -68,6 +73,9 @@ export class AttemptRunner {
       readonly events: DaemonEvents;
       /** A cancel of this job pending at the cancel watcher's last poll: such an attempt never starts its handler. */
       readonly pendingCancel?: (jobId: string) => JobCancelledError | undefined;
+      /** Asked before every handler runs: admit, or park the job unrun (paused task, a limit). */
+      readonly gate: TaskGate;
+      readonly parking: Parking;
     },
   ) {}
 
@@ -148,19 +156,36 @@ export class AttemptRunner {
       // engine's failure of it checks the lock, so it is a no-op.
       throw new StaleAttemptError("not started: a peer reaped this daemon and released the job");
     }
+    // A cancelled job is recorded cancelled, never parked.
+    const cancel = holds ? this.deps.pendingCancel?.(job.id) : undefined;
+    const gateFailure = holds && !cancel ? await this.admitOrPark(task, job) : null;
+    const admitted = holds && !cancel && !gateFailure;
     const attempt: InFlight = {
-      job, daemonId, epoch, startedAt: new Date(), started: performance.now(), abort: new AbortController(), recorded: false, settled: false,
+      job,
+      daemonId,
+      epoch,
+      startedAt: new Date(),
+      started: performance.now(),
+      abort: new AbortController(),
+      retry: retryScheduleOf(task),
+      recorded: false,
+      settled: false,
+      cancel,
     };
     this.inFlight.add(attempt);
     this.followEngine(job.engineSignal);
     this.deps.events.emit("attempt:start", task.name);
     try {
-      attempt.cancel = holds ? this.deps.pendingCancel?.(job.id) : undefined;
-      const outcome = !holds
-        ? classify({ error: new Error("not started: the daemon shut down before it could confirm it holds the job's lock") }, null, job.attempt >= job.maxAttempts)
-        : attempt.cancel
-          ? cancelledOutcome(attempt.cancel, "before its handler started")
-          : await this.execute(task, attempt);
+      const outcome =
+        !holds || gateFailure
+          ? classify(
+              { error: gateFailure ?? new Error("not started: the daemon shut down before it could confirm it holds the job's lock") },
+              null,
+              job.attempt >= job.maxAttempts,
+            )
+          : attempt.cancel
+            ? cancelledOutcome(attempt.cancel, "before its handler started")
+            : await this.execute(task, attempt);
       // Abandoned at shutdown and recorded there. The throw lets the engine
       // fail (release) the job, so only once that row's lock check is done;
       // a cancelled one is completed instead, so it is not run again.
@@ -173,10 +198,44 @@ export class AttemptRunner {
       attempt.row = this.record(attempt, outcome, { waitForLease: true });
       const recorded = await attempt.row;
       if (recorded === "stale") throw new StaleAttemptError(`outcome not applied (${outcome.status}): this daemon no longer holds the job's lock`);
+      if (attempt.retry && RETRYING_STATUSES.has(outcome.status)) this.deps.parking.retryRequested();
       // Thrown => the engine fails the job and schedules the retry.
       if (RETRYING_STATUSES.has(outcome.status) && "error" in outcome) throw outcome.error;
     } finally {
       this.inFlight.delete(attempt);
+      if (admitted) await this.releaseGate(job, task);
+    }
+  }
+
+  /**
+   * Asks the gate; a parked job is handed back unrun (no history row, its
+   * attempt restored once the request is applied) by throwing. A gate or park
+   * that fails (the database, a check's bug) returns the error: the attempt is
+   * then recorded as failed with it, as if its handler had thrown, so it is
+   * seen and retried rather than spent silently.
+   */
+  private async admitOrPark(task: AnyTask, job: ClaimedJob): Promise<Error | null> {
+    let reason: ParkReason;
+    try {
+      const verdict = await this.deps.gate.admit(job, task);
+      if (verdict.admit) return null;
+      reason = verdict.reason;
+      if (!(await this.deps.parking.park(job, verdict, this.deps.identity.lockIds))) {
+        throw new StaleAttemptError("not parked: this daemon no longer holds the job's lock");
+      }
+    } catch (error) {
+      if (error instanceof StaleAttemptError) throw error;
+      return new Error(`not started: the task gate failed (${error instanceof Error ? error.message : String(error)})`, { cause: error });
+    }
+    this.deps.events.emit("job:parked", job.task, reason);
+    throw new JobParkedError(reason);
+  }
+
+  private async releaseGate(job: ClaimedJob, task: AnyTask): Promise<void> {
+    try {
+      await this.deps.gate.finished(job, task);
+    } catch (error) {
+      this.deps.logger.warn({ err: error, task: job.task, jobId: job.id }, "a task gate check could not release a finished attempt");
     }
   }
 
@@ -297,7 +356,13 @@ export class AttemptRunner {
             daemonId: attempt.daemonId,
           }
         : undefined;
+    // The task's own schedule: the next try at finish + delay (the engine's own failure sets another run_at, which this replaces).
+    const retryAt =
+      attempt.retry && RETRYING_STATUSES.has(outcome.status)
+        ? new Date(finishedAt.getTime() + retryDelayMs(attempt.retry, job.attempt))
+        : null;
     return {
+      ...(retryAt ? { reschedule: { runAt: retryAt, attempts: null, reason: "retry" as const } } : {}),
       run: {
         id: randomUUID(),
         jobId: job.id,

@@ -1,6 +1,7 @@
 import { EventEmitter } from "node:events";
 import type { DeadLetterReason, RunStatus } from "../db/schema.js";
 import type { EngineOperation } from "../engine/engine-failures.js";
+import type { ParkReason } from "../controls/task-gate.js";
 
 export type CancelledState = "queued" | "running";
 
@@ -28,6 +29,10 @@ export interface DaemonEventMap {
   "engine:success": [operation: EngineOperation];
   /** A ledger transaction committed `rows` history rows in `seconds`. */
   "ledger:batch": [rows: number, seconds: number];
+  /** The gate handed a claimed job back unrun, its attempt not spent (src/controls/task-gate.ts). */
+  "job:parked": [task: string, reason: ParkReason];
+  /** This daemon read a new set of paused tasks (at start, then on every change). */
+  "tasks:paused": [tasks: readonly string[]];
   /** A job was moved to dead letters (by an attempt, the sweep, or the reaper). */
   "job:dead": [task: string, reason: DeadLetterReason];
   /**

@@ -25,6 +25,12 @@ import { PoolSupervisor } from "../engine/pool-supervisor.js";
 import { nudgeFreedQueues } from "../engine/queue-nudge.js";
 import { engineTaskList } from "../engine/task-list.js";
 import { Heartbeat } from "./heartbeat.js";
+import { Parking } from "../controls/parking.js";
+import { pausedCheck } from "../controls/paused-check.js";
+import { PausedTasks } from "../controls/paused-tasks.js";
+import { RescheduleService } from "../controls/reschedule-service.js";
+import { TaskGate } from "../controls/task-gate.js";
+import { poolNudge } from "../engine/queue-nudge.js";
 import { DaemonIdentity } from "./identity.js";
 import { Lease } from "./lease.js";
 import { Reaper } from "./reaper.js";
@@ -68,6 +74,8 @@ export class Daemon {
     private readonly reaper: Reaper,
     private readonly handlerResources: HandlerResources,
     private readonly cancels: CancelWatcher,
+    readonly pausedTasks: PausedTasks,
+    readonly reschedules: RescheduleService,
   ) {}
 
   static async start(
@@ -139,9 +147,19 @@ export class Daemon {
     let daemon: Daemon | null = null;
     const lease = new Lease(config.deadAfterMs, () => daemon!.heartbeat.beat());
     const handlerResources = new HandlerResources(target.connectionString, config, tasks, logger);
+    // Parking and the gate (src/controls): the pool's nudge is bound below, once the pool exists.
+    let nudge = (_count?: number): void => undefined;
+    const reschedules = new RescheduleService(database.db, (count) => nudge(count), logger, config.batchDelayMs);
+    const pausedTasks = new PausedTasks(database.db, logger, (paused, resumed) => {
+      events.emit("tasks:paused", [...paused]);
+      // Held jobs are due again, and reschedule_jobs sent no NOTIFY.
+      if (resumed.length) nudge(config.concurrency);
+    });
+    const gate = new TaskGate([pausedCheck(pausedTasks)]);
+    const parking = new Parking(database.db, reschedules);
     let cancels: CancelWatcher | null = null;
     const attempts = new AttemptRunner({
-      ledger, logger, identity, lease, config, events, handlers: handlerResources.context,
+      ledger, logger, identity, lease, config, events, handlers: handlerResources.context, gate, parking,
       pendingCancel: (jobId) => cancels?.pendingCancel(jobId),
     });
     cancels = new CancelWatcher(database.db, attempts, events, logger);
@@ -182,6 +200,7 @@ export class Daemon {
       config.shutdownTimeoutMs + ABORT_GRACE_MS,
     );
 
+    nudge = poolNudge(pool.events);
     if (sessions.listen) enginePool = listenOnSession(database.pool, sessions.listen.pool, pool.events);
 
     const heartbeat = new Heartbeat(
@@ -201,7 +220,7 @@ export class Daemon {
     );
     daemon = new Daemon(
       identity, events, config, logger, target, database, sessions, ledger, crontab, attempts, pool, heartbeat, lease, reaper, handlerResources,
-      cancels,
+      cancels, pausedTasks, reschedules,
     );
     onCronEnqueued(pool.events, (identifiers, at) => events.emit("cron:enqueued", identifiers, at));
     nudgeFreedQueues(pool.events, config.batchDelayMs);
@@ -264,6 +283,9 @@ export class Daemon {
     await this.retain();
     await this.sweep();
     this.crontab.watch();
+    // Before the pool: no job of a paused task starts unchecked.
+    await this.pausedTasks.start();
+    this.reschedules.start();
     await this.pool.start();
     this.heartbeat.start();
     // Runs through the drain too: a cancel still reaches an attempt the shutdown waits for.
@@ -321,6 +343,9 @@ export class Daemon {
   private async close(): Promise<void> {
     await this.cancels.stop();
     await this.ledger.close(LEDGER_CLOSE_MS);
+    // After the ledger: its last rows may carry retry requests. Left over, any daemon applies them.
+    await this.reschedules.stop().catch((error) => this.logger.warn({ err: error }, "applying the last job reschedules failed"));
+    await this.pausedTasks.stop();
     await this.handlerResources.close();
     this.lease.close();
     await this.heartbeat.stop();

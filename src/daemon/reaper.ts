@@ -7,6 +7,7 @@ import { JobCancelledError } from "../controls/job-cancelled-error.js";
 import { moveToDeadLetters } from "../dead-letters/move-to-dead-letters.js";
 import { jobsLockedBy } from "../engine/job-reads.js";
 import { releaseLocks, removeUnlockedJobs } from "../engine/job-writes.js";
+import { jobsWithPendingReschedule } from "../engine/job-reschedules.js";
 import { jobRunRow } from "../ledger/rows.js";
 import type { Logger } from "../logging/logger.js";
 import type { DaemonEvents } from "./daemon-events.js";
@@ -131,7 +132,10 @@ export class Reaper {
     const cancels = new Map((await pendingCancelsOf(trx, locked.map((job) => job.id))).map((c) => [c.job_id, c]));
     // A cancelled attempt whose row exists (written at shutdown) gets no second one.
     const rowWritten = cancels.size ? await jobsRecordedCancelled(trx, [...cancels.keys()]) : new Set<string>();
-    const held = locked.filter((job) => !recorded.has(job.id) && !rowWritten.has(job.id));
+    // A parked job never ran, and a retry's row is written with its request:
+    // the request (applied once unlocked) says what happens to it, not a `lost` row.
+    const parked = await jobsWithPendingReschedule(trx, locked.map((job) => job.id));
+    const held = locked.filter((job) => !recorded.has(job.id) && !rowWritten.has(job.id) && !parked.has(job.id));
     // Removed here: held ones (their row below says cancelled) and those already recorded cancelled.
     // One recorded otherwise at shutdown (the cancel came after) is left to pgmill.settle_cancel_requests.
     const removing = [...cancels.keys()].filter((id) => rowWritten.has(id) || held.some((job) => job.id === id));

@@ -95,7 +95,35 @@ export interface CancelRequestsTable {
   requested_by: Generated<string>;
 }
 
+/** Why a daemon asked for a job to be rescheduled: a retry at the task's schedule, or a park (sql/0008). */
+export const RESCHEDULE_REASONS = ["retry", "paused", "concurrency", "rate_limit"] as const;
+export type RescheduleReason = (typeof RESCHEDULE_REASONS)[number];
+
+export interface JobReschedulesTable {
+  job_id: ColumnType<string, string | number, never>;
+  run_at: Timestamp;
+  attempts: number | null;
+  reason: RescheduleReason;
+  requested_at: Generated<Date>;
+}
+
+export interface PausedTasksTable {
+  task: string;
+  paused_at: Generated<Date>;
+  paused_by: Generated<string>;
+}
+
+export interface HeldJobsTable {
+  job_id: ColumnType<string, string | number, never>;
+  task: string;
+  run_at: Timestamp;
+  held_at: Generated<Date>;
+}
+
 export interface Database {
+  "pgmill.job_reschedules": JobReschedulesTable;
+  "pgmill.paused_tasks": PausedTasksTable;
+  "pgmill.held_jobs": HeldJobsTable;
   "pgmill.daemons": DaemonsTable;
   "pgmill.job_runs": JobRunsTable;
   "pgmill.dead_letters": DeadLettersTable;

@@ -5,7 +5,7 @@ import { withEngineTables } from "./jobs-view.js";
 // Every read pgmill makes of graphile-worker's jobs, in one place: status,
 // metrics, the reaper and the dead-letter sweep all see the engine through here.
 
-export type JobState = "running" | "failed" | "no handler" | "scheduled" | "ready";
+export type JobState = "running" | "held" | "failed" | "no handler" | "scheduled" | "ready";
 
 /**
  * Jobs by task and state. A job whose task is not among `handledTasks` is in
@@ -21,6 +21,9 @@ export function jobsByTaskAndState(db: Kysely<Database>, handledTasks: readonly 
         .case()
         .when("locked_at", "is not", null)
         .then(sql.lit("running"))
+        // Parked for a paused task until it is resumed (sql/0008).
+        .when(sql<boolean>`exists (select 1 from pgmill.held_jobs h where h.job_id = graphile_worker.jobs.id)`)
+        .then(sql.lit("held"))
         .when("attempts", ">=", eb.ref("max_attempts"))
         .then(sql.lit("failed"))
         .when(sql<boolean>`task_identifier <> all(${[...handledTasks]}::text[])`)
@@ -77,7 +80,8 @@ export function jobsLockedBy(db: Kysely<Database>, lockIds: readonly string[]) {
 /**
  * Unlocked jobs whose move to dead letters is due or half done: attempts used
  * up (graphile-worker keeps them as permanently failed), or a dead letter
- * already written for this revision. A locked job may be running somewhere.
+ * already written for this revision. A locked job may be running somewhere; a
+ * job with a pending reschedule request (a park) is not spent.
  */
 export function jobsToDeadLetter(db: Kysely<Database>, limit: number) {
   return withEngineTables(db)
@@ -88,6 +92,10 @@ export function jobsToDeadLetter(db: Kysely<Database>, limit: number) {
     .select(["j.id", "j.task_identifier", "j.queue_name", "j.revision", "d.id as dead_letter_id"])
     .where("j.locked_at", "is", null)
     .where((eb) => eb.or([eb("j.attempts", ">=", eb.ref("j.max_attempts")), eb("d.id", "is not", null)]))
+    // A parked job on its last attempt looks spent until its request restores the attempt.
+    .where(({ not, exists, selectFrom }) =>
+      not(exists(selectFrom("pgmill.job_reschedules as r").select("r.job_id").whereRef("r.job_id", "=", "j.id"))),
+    )
     .limit(limit)
     .execute();
 }

@@ -21,3 +21,17 @@ export function nudgeFreedQueues(events: WorkerEvents, batchDelayMs: number): vo
     for (const delay of delays) setTimeout(() => nudged?.nudge(1), delay).unref();
   });
 }
+
+/** Nudges whichever pool is current: one that has stopped ignores it. */
+export type PoolNudge = (count?: number) => void;
+
+/**
+ * graphile-worker's `reschedule_jobs` sends no NOTIFY, so a job it makes due
+ * (a parked job's next try, a resumed task's held jobs) would wait for the
+ * next poll (2 s): the daemon that applied it nudges its own pool.
+ */
+export function poolNudge(events: WorkerEvents): PoolNudge {
+  let pool: WorkerPool | null = null;
+  events.on("pool:create", ({ workerPool }) => (pool = workerPool));
+  return (count = 1) => pool?.nudge(count);
+}

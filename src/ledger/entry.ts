@@ -1,5 +1,5 @@
 import type { PayloadMode } from "../config/config.js";
-import type { DeadLetterReason, RunStatus } from "../db/schema.js";
+import type { DeadLetterReason, RescheduleReason, RunStatus } from "../db/schema.js";
 
 /** One attempt's history row, as the daemon hands it to the ledger. */
 export interface RunRecord {
@@ -36,10 +36,23 @@ export interface DeadLetterRecord {
   readonly daemonId: string;
 }
 
-/** A history row, and the dead letter to write in the same transaction if the job died. */
+/** A request to reschedule the job once the engine has released it (sql/0008, src/engine/job-reschedules.ts). */
+export interface RescheduleRecord {
+  readonly runAt: Date;
+  /** The attempts count to restore; null keeps the engine's. */
+  readonly attempts: number | null;
+  readonly reason: RescheduleReason;
+}
+
+/** A history row, and the dead letter (or reschedule request) to write in the same transaction. */
 export interface LedgerEntry {
   readonly run: RunRecord;
   readonly deadLetter?: DeadLetterRecord;
+  /**
+   * A retry at the task's own schedule: written with the row, so a kill -9
+   * cannot keep one without the other. A stale entry drops it.
+   */
+  readonly reschedule?: RescheduleRecord;
   /**
    * An attempt's outcome is applied only while its daemon still holds the
    * job's lock (one of these engine lock ids); otherwise the row is written

@@ -1,9 +1,10 @@
+import { sql } from "kysely";
 import { settlesWithin } from "../async/settles-within.js";
 import type { Db } from "../db/database.js";
 import { jobsStillHeld } from "../engine/job-reads.js";
 import type { Logger } from "../logging/logger.js";
 import { staleEntry, type LedgerEntry, type Recorded } from "./entry.js";
-import { deadLetterRow, jobRunRow } from "./rows.js";
+import { deadLetterRow, jobRunRow, rescheduleRow } from "./rows.js";
 
 interface Pending {
   readonly entry: LedgerEntry;
@@ -154,16 +155,37 @@ export class Ledger {
       .values(entries.map((e) => jobRunRow(e.run)))
       .onConflict((oc) => oc.columns(["id", "started_at"]).doNothing());
     const dead = entries.filter((e) => e.deadLetter);
-    if (!dead.length) {
-      await runs.execute();
+    const retries = entries.filter((e) => e.reschedule);
+    const letters = () =>
+      db
+        .insertInto("pgmill.dead_letters")
+        .values(dead.map((e) => deadLetterRow(e.deadLetter!, e.run.error)))
+        .onConflict((oc) => oc.column("job_id").doNothing());
+    if (!retries.length) {
+      if (!dead.length) await runs.execute();
+      else
+        await db
+          .with("runs", () => runs)
+          .insertInto("pgmill.dead_letters")
+          .values(dead.map((e) => deadLetterRow(e.deadLetter!, e.run.error)))
+          .onConflict((oc) => oc.column("job_id").doNothing())
+          .execute();
       return;
     }
-    await db
-      .with("runs", () => runs)
-      .insertInto("pgmill.dead_letters")
-      .values(dead.map((e) => deadLetterRow(e.deadLetter!, e.run.error)))
-      .onConflict((oc) => oc.column("job_id").doNothing())
-      .execute();
+    // One statement: history rows, their dead letters and their retry requests commit together.
+    const requests = db
+      .insertInto("pgmill.job_reschedules")
+      .values(retries.map((e) => rescheduleRow(e.run.jobId, e.reschedule!)))
+      .onConflict((oc) =>
+        oc.column("job_id").doUpdateSet((eb) => ({
+          run_at: eb.ref("excluded.run_at"),
+          attempts: eb.ref("excluded.attempts"),
+          reason: eb.ref("excluded.reason"),
+        })),
+      );
+    let statement = db.with("runs", () => runs).with("requests", () => requests);
+    if (dead.length) statement = statement.with("letters", letters) as unknown as typeof statement;
+    await statement.selectNoFrom(sql.lit(1).as("done")).execute();
   }
 }
 

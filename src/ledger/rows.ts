@@ -4,6 +4,7 @@ import {
   storableText,
   toJsonb,
   type DeadLetterRecord,
+  type RescheduleRecord,
   type RunRecord,
 } from "./entry.js";
 
@@ -47,4 +48,9 @@ export function deadLetterRow(dl: DeadLetterRecord, lastError: RunRecord["error"
     last_error_stack: lastError?.stack ? storableText(lastError.stack, MAX_ERROR_STACK_BYTES) : null,
     daemon_id: dl.daemonId,
   };
+}
+
+/** A retry request as `pgmill.job_reschedules` stores it. */
+export function rescheduleRow(jobId: string, request: RescheduleRecord) {
+  return { job_id: jobId, run_at: request.runAt, attempts: request.attempts, reason: request.reason };
 }

@@ -2,6 +2,7 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom
 import type { CancelledState, DaemonEvents } from "../daemon/daemon-events.js";
 import { RUN_STATUSES, type DeadLetterReason, type RunStatus } from "../db/schema.js";
 import type { CachedSnapshot } from "./queue-snapshot.js";
+import { PARK_REASONS } from "../controls/task-gate.js";
 
 const REASONS: readonly DeadLetterReason[] = ["max_attempts", "permanent_error", "invalid_payload", "daemon_lost"];
 const QUEUE_STATES = ["ready", "scheduled", "running"] as const;
@@ -102,6 +103,18 @@ export class PgmillMetrics {
         this.set(self.poolWaiting?.() ?? 0);
       },
     });
+    const parked = new Counter({
+      name: "pgmill_jobs_parked_total",
+      help: "Claimed jobs this daemon handed back unrun, their attempt not spent, by reason (paused, concurrency, rate_limit).",
+      labelNames: ["task", "reason"],
+      registers: r,
+    });
+    const paused = new Gauge({
+      name: "pgmill_task_paused",
+      help: "1 while the task is paused (pgmill.pause_task), as this daemon last read it (every half second).",
+      labelNames: ["task"],
+      registers: r,
+    });
     const databaseUp = new Gauge({ name: "pgmill_database_up", help: "Whether the database answered the last heartbeat.", registers: r });
 
     const self = this;
@@ -186,6 +199,8 @@ export class PgmillMetrics {
       }
       for (const reason of REASONS) moved.inc({ task, reason }, 0);
       for (const state of CANCELLED_STATES) cancelled.inc({ task, state }, 0);
+      for (const reason of PARK_REASONS) parked.inc({ task, reason }, 0);
+      paused.set({ task }, 0);
       for (const state of QUEUE_STATES) queueJobs.set({ task, state }, 0);
     }
 
@@ -201,6 +216,11 @@ export class PgmillMetrics {
     events.on("job:dead", (task, reason) => moved.inc({ task, reason }));
     // Any string can be a queued job's task name: only this daemon's tasks become label values.
     events.on("job:cancelled", (task, state) => cancelled.inc({ task: handled.has(task) ? task : "", state }));
+    events.on("job:parked", (task, reason) => parked.inc({ task, reason }));
+    // Only tasks this daemon runs are labels: any string can be paused.
+    events.on("tasks:paused", (tasks) => {
+      for (const task of handled) paused.set({ task }, tasks.includes(task) ? 1 : 0);
+    });
     events.on("ledger:batch", (rows, seconds) => {
       batchRows.observe(rows);
       batchSeconds.observe(seconds);

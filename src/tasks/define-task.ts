@@ -1,4 +1,5 @@
 import type { z } from "zod";
+import { parseRetrySchedule, type RetryScheduleInput } from "../controls/retry-schedule.js";
 import { JOB_LIMITS } from "../engine/job-limits.js";
 import type { TaskContext } from "./task-context.js";
 
@@ -19,6 +20,12 @@ export interface TaskDefinition<Name extends string = string, Schema extends z.Z
   readonly maxAttempts?: number;
   /** Milliseconds before the attempt's signal aborts and it counts as timed out. */
   readonly timeout?: number;
+  /**
+   * When to retry after a failed attempt: `{ delays: ["1m", "5m", "15m"] }`
+   * (the last repeats) or `{ exponential: { first: "1s", factor: 2, cap: "30s", jitter: 0.1 } }`.
+   * Without it graphile-worker's curve applies (exp(attempts) seconds).
+   */
+  readonly retry?: RetryScheduleInput;
   readonly handler: (payload: z.output<Schema>, context: TaskContext) => Promise<void>;
 }
 
@@ -37,7 +44,7 @@ export function defineTask<const Name extends string, Schema extends z.ZodType>(
 /** What is wrong with a would-be task, in words; empty when it is one. */
 function taskProblems(definition: Partial<AnyTask> | undefined): string[] {
   const problems: string[] = [];
-  const { name, payload, maxAttempts, timeout, handler } = definition ?? {};
+  const { name, payload, maxAttempts, timeout, handler, retry } = definition ?? {};
   if (typeof name !== "string" || !TASK_NAME.test(name) || name.length > JOB_LIMITS.taskIdentifierLength) {
     problems.push(
       `name must be 1 to ${JOB_LIMITS.taskIdentifierLength} characters: a letter or _, then letters, digits, _ - : /`,
@@ -52,6 +59,10 @@ function taskProblems(definition: Partial<AnyTask> | undefined): string[] {
   }
   if (timeout !== undefined && !(typeof timeout === "number" && timeout > 0)) {
     problems.push("timeout must be a positive number of milliseconds");
+  }
+  if (retry !== undefined) {
+    const parsed = parseRetrySchedule(retry);
+    if ("problems" in parsed) problems.push(...parsed.problems);
   }
   return problems;
 }

@@ -14,7 +14,7 @@ interface HelpCase {
 const HELP: readonly HelpCase[] = [
   {
     command: [],
-    mentions: ["run", "migrate", "add", "cron", "dlq", "history", "status", "--version", "--help"],
+    mentions: ["run", "migrate", "add", "cron", "dlq", "history", "status", "pause", "resume", "--version", "--help"],
   },
   {
     command: ["run"],
@@ -36,6 +36,10 @@ const HELP: readonly HelpCase[] = [
     mentions: ["--task <name>", "--status <status>", "--since <duration>", "--job <id>", "--limit <n>", "--database-url <url>", "--json"],
   },
   { command: ["status"], mentions: ["--database-url <url>", "--json"] },
+  { command: ["pause"], mentions: ["task"] },
+  { command: ["pause", "task"], mentions: ["<task>", "--database-url <url>", "--json"] },
+  { command: ["resume"], mentions: ["task"] },
+  { command: ["resume", "task"], mentions: ["<task>", "--database-url <url>", "--json"] },
 ];
 
 describe("--help", { timeout: SLOW_CLI_TIMEOUT }, () => {

@@ -19,6 +19,7 @@ interface Status {
   cancels: { job_id: string; task: string; requested_at: string; requested_by: string; seconds_waiting: number }[];
   deadLetters: { task: string; dead_letters: string | number; last_died_at: string }[];
   cron: { id: string; task: string; timezone: string; next_fire: string | null }[];
+  paused: { task: string; paused_at: string; paused_by: string; held_jobs: number }[];
 }
 
 const pgmill = (...args: string[]) => runCli(args, { databaseUrl: db.url, env: { PGMILL_CRONTAB: crontab } });
@@ -71,6 +72,10 @@ beforeAll(async () => {
   const failedJobId = await addJob("log-message", { message: "failed" }, { maxAttempts: 1 });
   await db.handle.pool.query("update graphile_worker._private_jobs set attempts = 1, last_error = 'boom' where id = $1", [failedJobId]);
 
+  // A paused task: its queued job is held.
+  await addJob("reports", {});
+  await db.handle.pool.query("select pgmill.pause_task('reports')");
+
   newestLogDeath = new Date(Date.now() - HOUR);
   const letter = { job_revision: 0, priority: 0, payload: JSON.stringify({ message: "dead" }), attempts: 3, max_attempts: 3, reason: "max_attempts" as const };
   await db.handle.db
@@ -102,7 +107,9 @@ describe("pgmill status", { timeout: SLOW_CLI_TIMEOUT }, () => {
       { task: "log-message", state: "failed", jobs: 1 },
       { task: "log-message", state: "ready", jobs: 1 },
       { task: "log-message", state: "scheduled", jobs: 2 },
+      { task: "reports", state: "held", jobs: 1 },
     ]);
+    expect(status.paused).toEqual([{ task: "reports", paused_at: expect.any(String), paused_by: expect.any(String), held_jobs: 1 }]);
 
     expect(status.daemons).toEqual([expect.objectContaining({ id: "host-a:42:abc", state: "running", jobs_in_flight: 1 })]);
     expect(status.daemons[0]!.seconds_since_beat).toBeLessThan(60);
@@ -149,6 +156,7 @@ describe("pgmill status", { timeout: SLOW_CLI_TIMEOUT }, () => {
       "Jobs by task and state",
       "Running (locked) jobs",
       "Cancels in progress (pgmill cancel)",
+      "Paused tasks",
       "Dead letters (pending retry)",
       "Next cron fires (crontab)",
     ]);
@@ -159,6 +167,7 @@ describe("pgmill status", { timeout: SLOW_CLI_TIMEOUT }, () => {
     expect(sections.get("Running (locked) jobs")!.rows).toEqual([expect.objectContaining({ id: runningJobId, locked_by: "test-worker-1" })]);
     expect(sections.get("Cancels in progress (pgmill cancel)")!.header).toEqual(["job_id", "task", "requested_at", "requested_by", "seconds_waiting"]);
     expect(sections.get("Cancels in progress (pgmill cancel)")!.rows).toEqual([expect.objectContaining({ job_id: runningJobId, task: "http" })]);
+    expect(sections.get("Paused tasks")!.rows).toEqual([expect.objectContaining({ task: "reports", held_jobs: "1" })]);
     expect(sections.get("Dead letters (pending retry)")!.header).toEqual(["task", "dead_letters", "last_died_at"]);
     expect(sections.get("Dead letters (pending retry)")!.rows.map((r) => [r.task, r.dead_letters])).toEqual([
       ["http", "1"],

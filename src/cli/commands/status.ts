@@ -7,6 +7,7 @@ import { PgmillProblemsError } from "../../errors.js";
 import { nextRuns } from "../../crontab/schedule-matcher.js";
 import { jobsByTaskAndState, runningJobs } from "../../engine/job-reads.js";
 import { daemons, pendingDeadLettersByTask } from "../../status/status-queries.js";
+import { pausedTasks } from "../../controls/pause-queries.js";
 import { loadTasks, type TaskCatalog } from "../../tasks/task-catalog.js";
 import { printRows } from "../output.js";
 import { commandConfig, withDatabase, withTasksOption } from "../with-database.js";
@@ -20,16 +21,17 @@ export function registerStatus(program: Command): void {
       const config = commandConfig(options);
       const tasks = await loadTasks({ tasksDir: config.tasksDir });
       await withDatabase(config, async ({ database }) => {
-        const [daemonRows, jobs, running, cancels, deadLetters, cron] = await Promise.all([
+        const [daemonRows, jobs, running, cancels, deadLetters, cron, paused] = await Promise.all([
           daemons(database.db),
           jobsByTaskAndState(database.db, Object.keys(tasks)),
           runningJobs(database.db),
           cancelsInProgress(database.db),
           pendingDeadLettersByTask(database.db),
           nextCronFires(config.crontabPath, tasks),
+          pausedTasks(database.db),
         ]);
         if (options.json) {
-          process.stdout.write(`${JSON.stringify({ daemons: daemonRows, jobs, running, cancels, deadLetters, cron }, null, 2)}\n`);
+          process.stdout.write(`${JSON.stringify({ daemons: daemonRows, jobs, running, cancels, deadLetters, cron, paused }, null, 2)}\n`);
           return;
         }
         for (const [title, rows, empty] of [
@@ -37,6 +39,7 @@ export function registerStatus(program: Command): void {
           ["Jobs by task and state", jobs, "no jobs queued"],
           ["Running (locked) jobs", running, "nothing running"],
           ["Cancels in progress (pgmill cancel)", cancels, "no cancels in progress"],
+          ["Paused tasks", paused, "no task paused"],
           ["Dead letters (pending retry)", deadLetters, "no dead letters"],
           [`Next cron fires (${path.basename(config.crontabPath)})`, cron, "no schedules"],
         ] as const) {
