@@ -4,6 +4,7 @@ import { crontabOnce } from "./crontab-once.js";
 import { crontabReadError } from "./crontab-read-error.js";
 import { ctrlC } from "./ctrl-c.js";
 import { killNine } from "./kill-nine.js";
+import { pauseKillNine } from "./pause-kill-nine.js";
 import { poolerRestart } from "./pooler-restart.js";
 import { postgresCrash } from "./postgres-crash.js";
 import { postgresRestart } from "./postgres-restart.js";
@@ -26,4 +27,5 @@ export const SCENARIOS: Readonly<Record<string, Scenario>> = {
   "postgres-crash": postgresCrash,
   "crontab-read-error": crontabReadError,
   "ctrl-c": ctrlC,
+  "pause-kill-nine": pauseKillNine,
 };
