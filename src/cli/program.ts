@@ -2,6 +2,7 @@ import { Command } from "commander";
 import { registerAdd } from "./commands/add.js";
 import { registerCancel } from "./commands/cancel.js";
 import { registerCron } from "./commands/cron.js";
+import { registerDashboard } from "./commands/dashboard.js";
 import { registerDlq } from "./commands/dlq.js";
 import { registerHistory } from "./commands/history.js";
 import { registerMigrate } from "./commands/migrate.js";
@@ -24,7 +25,7 @@ export function buildProgram(usageErrors: { write(text: string): void } = proces
     // the commands are added: they inherit both when created.
     .exitOverride()
     .configureOutput({ writeErr: (text) => usageErrors.write(text) });
-  for (const register of [registerRun, registerMigrate, registerAdd, registerCancel, registerCron, registerDlq, registerHistory, registerStatus, registerPause]) {
+  for (const register of [registerRun, registerMigrate, registerAdd, registerCancel, registerCron, registerDlq, registerHistory, registerStatus, registerPause, registerDashboard]) {
     register(program);
   }
   program.hook("preSubcommand", rejectUnknownCommand);

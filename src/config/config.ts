@@ -38,6 +38,10 @@ export interface Config {
   readonly deadLetterRetentionDays: number;
   readonly deadAfterMs: number;
   readonly logLevel: (typeof LOG_LEVELS)[number];
+  readonly dashboardPort: number;
+  readonly dashboardHost: string;
+  /** Enables the dashboard's actions; null: read-only. A secret: never logged nor shown. */
+  readonly dashboardToken: string | null;
 }
 
 type Source = Readonly<Record<string, string | undefined>>;
@@ -48,8 +52,8 @@ function describeSetting(name: SettingName): string {
   return flag ? `${name} (${flag})` : name;
 }
 
-/** Settings whose values are never echoed in errors: a connection string can carry a password. */
-const SECRET_SETTINGS: ReadonlySet<SettingName> = new Set(["DATABASE_URL", "PGMILL_DIRECT_URL"]);
+/** Settings whose values are never echoed in errors: a connection string can carry a password, a token is one. */
+const SECRET_SETTINGS: ReadonlySet<SettingName> = new Set(["DATABASE_URL", "PGMILL_DIRECT_URL", "PGMILL_DASHBOARD_TOKEN"]);
 
 /**
  * Builds the config from the environment with command-line overrides on top.
@@ -102,5 +106,8 @@ export function loadConfig(
     deadLetterRetentionDays: s.PGMILL_DEAD_LETTER_RETENTION_DAYS,
     deadAfterMs: Math.round(s.PGMILL_DEAD_AFTER * 1000),
     logLevel: s.LOG_LEVEL,
+    dashboardPort: s.PGMILL_DASHBOARD_PORT,
+    dashboardHost: s.PGMILL_DASHBOARD_HOST,
+    dashboardToken: s.PGMILL_DASHBOARD_TOKEN ?? null,
   });
 }

@@ -65,6 +65,10 @@ export const settingsSchema = z
   PGMILL_HEARTBEAT_INTERVAL: seconds.min(0.1).default(5),
   PGMILL_DEAD_AFTER: seconds.min(1).default(30),
   LOG_LEVEL: z.enum(LOG_LEVELS).default("info"),
+  // `pgmill dashboard`: loopback unless told otherwise; actions only with a token.
+  PGMILL_DASHBOARD_PORT: port.default(8081),
+  PGMILL_DASHBOARD_HOST: z.string().min(1).default("127.0.0.1"),
+  PGMILL_DASHBOARD_TOKEN: z.string().min(16, "at least 16 characters (e.g. `openssl rand -hex 24`)").optional(),
   })
   .refine((s) => s.PGMILL_DIRECT_URL === undefined || s.DATABASE_URL !== undefined, {
     path: ["PGMILL_DIRECT_URL"],

@@ -6,6 +6,7 @@ import { loadConfig } from "../../config/config.js";
 import { checkAll, PgmillError } from "../../errors.js";
 import { parseCrontabFile } from "../../crontab/parse-crontab.js";
 import { nextRuns } from "../../crontab/schedule-matcher.js";
+import { formatInZone } from "../../status/cron-lines.js";
 import { loadTasks } from "../../tasks/task-catalog.js";
 import { parseArguments, positiveInt } from "../arguments.js";
 import { printRows } from "../output.js";
@@ -36,29 +37,9 @@ export function registerCron(program: Command): void {
           id: entry.identifier,
           task: entry.task,
           timezone: entry.timezone ?? "UTC",
-          next_runs: nextRuns(entry.matchesAt, now, count).map((d) => formatIn(d, entry.timezone ?? "UTC")),
+          next_runs: nextRuns(entry.matchesAt, now, count).map((d) => formatInZone(d, entry.timezone ?? "UTC")),
         })),
         { json: options.json === true, empty: "crontab has no schedules" },
       );
     });
-}
-
-/** ISO-like local time with its UTC offset, e.g. 2026-03-29 03:30 +02:00. */
-function formatIn(instant: Date, timeZone: string): string {
-  const parts = Object.fromEntries(
-    new Intl.DateTimeFormat("en-CA", {
-      timeZone,
-      hourCycle: "h23",
-      year: "numeric",
-      month: "2-digit",
-      day: "2-digit",
-      hour: "2-digit",
-      minute: "2-digit",
-      timeZoneName: "longOffset",
-    })
-      .formatToParts(instant)
-      .map((p) => [p.type, p.value]),
-  );
-  const offset = String(parts.timeZoneName).replace("GMT", "") || "+00:00";
-  return `${parts.year}-${parts.month}-${parts.day} ${parts.hour}:${parts.minute} ${offset}`;
 }

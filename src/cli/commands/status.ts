@@ -1,11 +1,8 @@
-import { readFile } from "node:fs/promises";
 import path from "node:path";
 import type { Command } from "commander";
 import { cancelsInProgress } from "../../controls/cancel-queries.js";
-import { parseCrontabFile } from "../../crontab/parse-crontab.js";
-import { PgmillProblemsError } from "../../errors.js";
-import { nextRuns } from "../../crontab/schedule-matcher.js";
 import { jobsByTaskAndState, runningJobs } from "../../engine/job-reads.js";
+import { readCronLines } from "../../status/cron-lines.js";
 import { daemons, pendingDeadLettersByTask } from "../../status/status-queries.js";
 import { pausedTasks } from "../../controls/pause-queries.js";
 import { loadTasks, type TaskCatalog } from "../../tasks/task-catalog.js";
@@ -56,23 +53,7 @@ export function registerStatus(program: Command): void {
 }
 
 async function nextCronFires(file: string, tasks: TaskCatalog) {
-  let text: string;
-  try {
-    text = await readFile(file, "utf8");
-  } catch {
-    return [];
-  }
-  const now = Date.now();
-  try {
-    return parseCrontabFile(text, tasks, path.basename(file)).map((entry) => ({
-      id: entry.identifier,
-      task: entry.task,
-      timezone: entry.timezone ?? "UTC",
-      next_fire: nextRuns(entry.matchesAt, now, 1)[0] ?? null,
-    }));
-  } catch (error) {
-    // Status is for looking at a system in trouble: show the crontab's problems, not nothing.
-    if (error instanceof PgmillProblemsError) return error.problems.map((problem) => ({ problem }));
-    throw error;
-  }
+  const { lines, problems } = await readCronLines(file, tasks, 1);
+  if (problems.length) return problems.map((problem) => ({ problem }));
+  return lines.map((line) => ({ id: line.id, task: line.task, timezone: line.timezone, next_fire: line.nextRuns[0] ?? null }));
 }

@@ -1,0 +1,49 @@
+import { z } from "zod";
+import { bigintId, durationSeconds } from "../cli/arguments.js";
+import type { Db } from "../db/database.js";
+import { purgeDeadLetters, retryDeadLetter, retryDeadLetters } from "../dead-letters/queries.js";
+
+// Every write the dashboard can make: a name (its URL is POST /actions/<name>),
+// the form fields it takes, and what it runs: the same functions the CLI uses.
+// The server checks access, CSRF and input, logs the result and redirects;
+// adding an action (pause a cron line, cancel a job) is one entry here and one
+// actionForm() on a page.
+
+export interface ActionResult {
+  /** Shown to the person who acted. */
+  readonly message: string;
+  /** Logged with the action. */
+  readonly details: Record<string, unknown>;
+  /** Where to go next, when not back to the page acted on. */
+  readonly redirect?: string;
+}
+
+interface Action<S extends z.ZodType> {
+  readonly input: S;
+  run(db: Db, input: z.output<S>): Promise<ActionResult>;
+}
+
+const defineAction = <S extends z.ZodType>(input: S, run: (db: Db, input: z.output<S>) => Promise<ActionResult>): Action<S> => ({ input, run });
+
+const taskName = z.string().min(1).max(128);
+
+export const ACTIONS = {
+  "retry-dead-letter": defineAction(z.object({ id: bigintId }), async (db, { id }) => {
+    const jobId = await retryDeadLetter(db, id);
+    return { message: `Dead letter ${id} re-enqueued as job ${jobId}.`, details: { deadLetterId: id, newJobId: jobId } };
+  }),
+  "retry-dead-letters": defineAction(z.object({ task: taskName.optional() }), async (db, { task }) => {
+    const retried = await retryDeadLetters(db, task);
+    return { message: `${retried} dead letter${retried === 1 ? "" : "s"} re-enqueued${task ? ` (task ${task})` : ""}.`, details: { task: task ?? null, retried } };
+  }),
+  "purge-dead-letters": defineAction(z.object({ olderThan: durationSeconds }), async (db, { olderThan }) => {
+    const purged = await purgeDeadLetters(db, olderThan);
+    return { message: `${purged} dead letter${purged === 1 ? "" : "s"} older than ${olderThan} s purged.`, details: { olderThanSeconds: olderThan, purged } };
+  }),
+} as const satisfies Record<string, Action<z.ZodType>>;
+
+export type ActionName = keyof typeof ACTIONS;
+
+export function isActionName(name: string): name is ActionName {
+  return Object.hasOwn(ACTIONS, name);
+}
