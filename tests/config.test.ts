@@ -42,6 +42,9 @@ describe("loadConfig", () => {
       deadLetterRetentionDays: 90,
       deadAfterMs: 30_000,
       logLevel: "info",
+      dashboardPort: 8081,
+      dashboardHost: "127.0.0.1",
+      dashboardToken: null,
     });
     expect(path.isAbsolute(config.crontabPath)).toBe(true);
   });

@@ -1,0 +1,229 @@
+import { beforeAll, describe, expect, it } from "vitest";
+import { dashboardApp } from "../../src/dashboard/app.js";
+import { loadTasks } from "../../src/tasks/task-catalog.js";
+import { captureLogs } from "../support/log-capture.js";
+import { createTestDatabase, type TestDatabase } from "../support/test-database.js";
+import { liveJobIds, seed, TOKEN, writeCrontab, type Seeded } from "./fixtures.js";
+
+let db: TestDatabase;
+let seeded: Seeded;
+let crontabPath: string;
+
+beforeAll(async () => {
+  db = await createTestDatabase();
+  seeded = await seed(db.handle.db);
+  crontabPath = writeCrontab();
+});
+
+const ORIGIN = "http://localhost:8081";
+
+async function appWith(token: string | null, payloadMode: "stored" | "redacted" | "omitted" = "stored") {
+  const logs = captureLogs();
+  const app = dashboardApp({
+    db: db.handle.db,
+    logger: logs.logger,
+    tasks: await loadTasks({ tasksDir: null }),
+    crontabPath,
+    payloadMode,
+    token,
+    host: "127.0.0.1",
+  });
+  const request = (path: string, init: RequestInit = {}) =>
+    app.request(`${ORIGIN}${path}`, { ...init, headers: { host: "localhost:8081", ...(init.headers as Record<string, string>) } });
+  return { app, logs, request };
+}
+
+/** A browser's same-origin form post. */
+function formPost(fields: Record<string, string>, headers: Record<string, string> = {}): RequestInit {
+  return {
+    method: "POST",
+    body: new URLSearchParams(fields),
+    headers: { "content-type": "application/x-www-form-urlencoded", origin: ORIGIN, "sec-fetch-site": "same-origin", ...headers },
+  };
+}
+
+async function login(request: Awaited<ReturnType<typeof appWith>>["request"]): Promise<{ cookie: string; csrf: string }> {
+  const response = await request("/login", formPost({ token: TOKEN }));
+  expect(response.status).toBe(303);
+  const cookie = response.headers.get("set-cookie")!;
+  expect(cookie).toMatch(/pgmill_session=[^;]+;.*HttpOnly/i);
+  expect(cookie).toMatch(/SameSite=Strict/i);
+  const session = cookie.split(";")[0]!;
+  const page = await (await request("/dead-letters", { headers: { cookie: session } })).text();
+  const csrf = page.match(/name="_csrf" value="([^"]+)"/)?.[1];
+  expect(csrf).toBeTruthy();
+  return { cookie: session, csrf: csrf! };
+}
+
+describe("dashboard pages", () => {
+  it("serves every page with 200 and what it lists", async () => {
+    const { request } = await appWith(null);
+    const pages: Record<string, RegExp[]> = {
+      "/": [/<table id="tasks">/, /send-email/, /<svg class="chart"/, /Attempts per minute, last hour \(12;/],
+      "/jobs": [new RegExp(`href="/jobs/${seeded.queuedId}"`), new RegExp(`href="/jobs/${seeded.scheduledId}"`)],
+      "/runs": [/<table id="runs">/, /boom &lt;script&gt;alert\(1\)&lt;\/script&gt;/],
+      [`/jobs/${seeded.failedRunJobId}`]: [/<table id="attempts">/, /1\/3/, /2\/3/, /test-host:42/, /&quot;account&quot;: 7/],
+      [`/jobs/${seeded.letter.jobId}`]: [/Dead letter/, /max attempts used/],
+      "/dead-letters": [/<table id="dead-letters">/, /max attempts used/],
+      "/cron": [/every-five/, /paris-morning/, /Europe\/Paris/, /09:00 \+0[12]:00/],
+      "/daemons": [/test-host:42/, /badge running/],
+      "/assets/dashboard.css": [/--accent/],
+      "/assets/dashboard.js": [/DOMParser/],
+    };
+    for (const [path, patterns] of Object.entries(pages)) {
+      const response = await request(path);
+      expect(response.status, path).toBe(200);
+      const body = await response.text();
+      for (const pattern of patterns) expect(body, `${path} shows ${pattern}`).toMatch(pattern);
+      expect(body, `${path} never shows the raw error`).not.toContain("<script>alert(1)");
+    }
+  });
+
+  it("sends a strict content security policy and no caching", async () => {
+    const { request } = await appWith(null);
+    const response = await request("/");
+    expect(response.headers.get("content-security-policy")).toContain("default-src 'self'");
+    expect(response.headers.get("content-security-policy")).toContain("frame-ancestors 'none'");
+    expect(response.headers.get("cache-control")).toBe("no-store");
+  });
+
+  it("filters jobs by state, task and queue, and history by status and task", async () => {
+    const { request } = await appWith(null);
+    const queued = await (await request("/jobs?state=queued")).text();
+    expect(queued).toContain(`href="/jobs/${seeded.queuedId}"`);
+    expect(queued).not.toContain(`href="/jobs/${seeded.scheduledId}"`);
+    const scheduled = await (await request("/jobs?state=scheduled&task=report")).text();
+    expect(scheduled).toContain(`href="/jobs/${seeded.scheduledId}"`);
+    expect(scheduled).not.toContain(`href="/jobs/${seeded.queuedId}"`);
+    const byQueue = await (await request("/jobs?queue=mail")).text();
+    expect(byQueue).toContain(`href="/jobs/${seeded.queuedId}"`);
+    expect(byQueue).not.toContain(`href="/jobs/${seeded.scheduledId}"`);
+    const failed = await (await request("/runs?status=failed")).text();
+    expect(failed).toContain(`href="/jobs/${seeded.failedRunJobId}"`);
+    expect(failed).not.toContain('href="/jobs/80000"');
+    const old = await (await request("/runs?task=send-email&since=5m")).text();
+    expect(old).toContain('href="/jobs/80000"'); // started 2 minutes ago
+    expect(old).not.toContain('href="/jobs/80005"'); // 12 minutes ago
+  });
+
+  it("pages history with a cursor, without repeating or skipping rows", async () => {
+    const { request } = await appWith(null);
+    const seen: string[] = [];
+    let path: string | null = "/runs?task=send-email";
+    while (path) {
+      const page: string = await (await request(path)).text();
+      seen.push(...[...page.matchAll(/<tr><td><a href="\/jobs\/(\d+)">/g)].map((m) => m[1]!));
+      path = page.match(/rel="next" href="([^"]+)"/)?.[1]?.replaceAll("&amp;", "&") ?? null;
+    }
+    expect(seen).toHaveLength(10);
+    expect(new Set(seen).size).toBe(10);
+  });
+
+  it("answers a bad filter with 400 naming it, and an unknown job with 404", async () => {
+    const { request } = await appWith(null);
+    const bad = await request("/jobs?state=bogus&from=yesterday");
+    expect(bad.status).toBe(400);
+    const text = await bad.text();
+    expect(text).toContain("state:");
+    expect(text).toContain("from: expected a time like");
+    expect((await request("/jobs/abc")).status).toBe(400);
+    expect((await request("/jobs/987654321")).status).toBe(404);
+  });
+
+  it("shows payloads as PGMILL_HISTORY_PAYLOAD allows", async () => {
+    const path = `/jobs/${seeded.letter.jobId}`;
+    expect(await (await (await appWith(null, "stored")).request(path)).text()).toContain("s3cr3t-value");
+    const redacted = await (await (await appWith(null, "redacted")).request(path)).text();
+    expect(redacted).not.toContain("s3cr3t-value");
+    expect(redacted).toContain("&quot;secret&quot;: &quot;[redacted]&quot;");
+    const omitted = await (await (await appWith(null, "omitted")).request(path)).text();
+    expect(omitted).not.toContain("s3cr3t-value");
+    expect(omitted).toContain("PGMILL_HISTORY_PAYLOAD=omitted");
+  });
+
+  it("answers only to loopback host names when bound to loopback (DNS rebinding)", async () => {
+    const { request } = await appWith(null);
+    expect((await request("/", { headers: { host: "attacker.example:8081" } })).status).toBe(421);
+    expect((await request("/", { headers: { host: "127.0.0.1:8081" } })).status).toBe(200);
+  });
+});
+
+describe("dashboard actions", () => {
+  it("refuses every POST with 403 when no token is configured, and shows no action buttons", async () => {
+    const { request } = await appWith(null);
+    const page = await (await request("/dead-letters")).text();
+    expect(page).not.toContain('action="/actions/');
+    expect(page).toContain("read-only");
+    const response = await request("/actions/retry-dead-letter", formPost({ id: seeded.letter.id }));
+    expect(response.status).toBe(403);
+    expect(await response.text()).toContain("read-only");
+    expect((await request("/login", formPost({ token: TOKEN }))).status).toBe(403);
+    expect(await liveJobIds(db.handle.db, "log-message")).toEqual([]);
+  });
+
+  it("refuses a wrong token at login, and actions without a session", async () => {
+    const { request, logs } = await appWith(TOKEN);
+    expect((await request("/login", formPost({ token: "not-the-token-at-all" }))).status).toBe(403);
+    expect(logs.text()).toContain("dashboard login refused");
+    const response = await request("/actions/retry-dead-letter", formPost({ id: seeded.letter.id }));
+    expect(response.status).toBe(403);
+    expect(await response.text()).toContain("log in first");
+  });
+
+  it("refuses cross-site posts and posts without the session's CSRF token", async () => {
+    const { request } = await appWith(TOKEN);
+    const { cookie, csrf } = await login(request);
+    const attempts: [string, RequestInit][] = [
+      ["no CSRF token", formPost({ id: seeded.letter.id }, { cookie })],
+      ["a wrong CSRF token", formPost({ id: seeded.letter.id, _csrf: "forged" }, { cookie })],
+      ["another origin", formPost({ id: seeded.letter.id, _csrf: csrf }, { cookie, origin: "https://evil.example", "sec-fetch-site": "same-origin" })],
+      ["a cross-site fetch", formPost({ id: seeded.letter.id, _csrf: csrf }, { cookie, "sec-fetch-site": "cross-site" })],
+      ["Origin null", formPost({ id: seeded.letter.id, _csrf: csrf }, { cookie, origin: "null" })],
+    ];
+    for (const [what, init] of attempts) {
+      const response = await request("/actions/retry-dead-letter", init);
+      expect(response.status, what).toBe(403);
+    }
+    expect(await liveJobIds(db.handle.db, "log-message")).toEqual([]);
+  });
+
+  it("with the token, retrying a dead letter from the page re-enqueues it, says so and logs it", async () => {
+    const { request, logs } = await appWith(TOKEN);
+    const { cookie, csrf } = await login(request);
+    const letter = seeded.letter;
+    const page = await (await request("/dead-letters", { headers: { cookie } })).text();
+    expect(page).toContain(`action="/actions/retry-dead-letter"`);
+    const response = await request("/actions/retry-dead-letter", formPost({ id: letter.id, _csrf: csrf, back: "/dead-letters" }, { cookie }));
+    expect(response.status).toBe(303);
+    expect(response.headers.get("location")).toBe("/dead-letters");
+    const [newJob] = await liveJobIds(db.handle.db, "log-message");
+    expect(newJob).toBeTruthy();
+    const row = await db.handle.db.selectFrom("pgmill.dead_letters").selectAll().where("id", "=", letter.id).executeTakeFirstOrThrow();
+    expect(row.retried_as_job_id).toBe(newJob);
+    const flash = response.headers.get("set-cookie")!.match(/pgmill_flash=[^;]+/)![0];
+    const after = await (await request("/dead-letters?all=1", { headers: { cookie: `${cookie}; ${flash}` } })).text();
+    expect(after).toContain(`re-enqueued as job ${newJob}`);
+    const line = logs.lines.find((l) => l.action === "retry-dead-letter");
+    expect(line).toMatchObject({ msg: expect.stringContaining(`as job ${newJob}`), result: { deadLetterId: letter.id, newJobId: newJob } });
+    expect(logs.text()).not.toContain(TOKEN);
+    expect(after).not.toContain(TOKEN);
+    // Retrying it again is refused with a message, not a crash.
+    const again = await request("/actions/retry-dead-letter", formPost({ id: letter.id, _csrf: csrf, back: "/dead-letters" }, { cookie }));
+    expect(again.status).toBe(303);
+    expect(decodeURIComponent(again.headers.get("set-cookie")!)).toContain('"error":true');
+  });
+
+  it("accepts the token as a Bearer header for scripts, and purges", async () => {
+    const { request, logs } = await appWith(TOKEN);
+    const wrong = await request("/actions/purge-dead-letters", formPost({ olderThan: "1s" }, { authorization: "Bearer nope" }));
+    expect(wrong.status).toBe(403);
+    const bad = await request("/actions/purge-dead-letters", formPost({ olderThan: "soon" }, { authorization: `Bearer ${TOKEN}` }));
+    expect(decodeURIComponent(bad.headers.get("set-cookie")!)).toContain("olderThan: expected a duration");
+    await db.handle.db.updateTable("pgmill.dead_letters").set({ died_at: new Date(Date.now() - 86_400_000) }).execute();
+    const response = await request("/actions/purge-dead-letters", formPost({ olderThan: "1h" }, { authorization: `Bearer ${TOKEN}` }));
+    expect(response.status).toBe(303);
+    expect(await db.handle.db.selectFrom("pgmill.dead_letters").select("id").execute()).toEqual([]);
+    expect(logs.lines.find((l) => l.action === "purge-dead-letters")).toMatchObject({ via: "bearer token", result: { purged: 1 } });
+    expect((await request("/actions/no-such-thing", formPost({}, { authorization: `Bearer ${TOKEN}` }))).status).toBe(404);
+  });
+});
