@@ -35,7 +35,7 @@ input, select, button { font: inherit; padding: .2rem .4rem; }
 form.inline { display: inline; margin: 0; }
 button.act { cursor: pointer; }
 pre { background: var(--head); padding: .6rem; overflow: auto; max-height: 30rem; white-space: pre-wrap; word-break: break-all; }
-.charts { display: grid; grid-template-columns: repeat(auto-fit, minmax(320px, 1fr)); gap: 1rem; }
+.charts { display: grid; grid-template-columns: repeat(auto-fit, minmax(460px, 1fr)); gap: 1rem; }
 figure { margin: 0; border: 1px solid var(--line); padding: .5rem; }
 figcaption { font-size: 12px; color: var(--muted); margin-bottom: .3rem; }
 svg.chart { width: 100%; height: auto; display: block; }

@@ -19,7 +19,7 @@ export async function startDashboardServer(options: DashboardOptions & { port: n
   const { port, address } = server.address() as AddressInfo;
   const host = address.includes(":") ? `[${address}]` : address;
   return {
-    url: `http://${host === "127.0.0.1" || host === "[::1]" ? "localhost" : host}:${port}`,
+    url: `http://${host === "0.0.0.0" || host === "[::]" ? "localhost" : host}:${port}`,
     close: () =>
       new Promise<void>((resolve) => {
         (server as { closeAllConnections?: () => void }).closeAllConnections?.();

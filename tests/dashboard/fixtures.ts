@@ -96,3 +96,17 @@ export async function liveJobIds(db: Db, task: string): Promise<string[]> {
   const { rows } = await sql<{ id: string }>`select id from graphile_worker.jobs where task_identifier = ${task} order by id`.execute(db);
   return rows.map((r) => r.id);
 }
+
+/** A day of history for the charts: a few hundred attempts over 24 hours, busier and flakier in the last hour. */
+export async function seedHistory(db: Db): Promise<void> {
+  await sql`
+    insert into pgmill.job_runs (id, job_id, task, queue, attempt, max_attempts, status, error_message, started_at, finished_at, duration_ms, daemon_id, payload)
+    select gen_random_uuid(), 200000 + g, (array['send-email', 'report', 'resize-image'])[1 + g % 3], null, 1, 3,
+           (case when g % 11 = 0 then 'failed' when g % 37 = 0 then 'timed_out' else 'succeeded' end)::text,
+           case when g % 11 = 0 then 'connection reset by peer' when g % 37 = 0 then 'timed out after 30 s' end,
+           now() - make_interval(secs => case when g <= 240 then g * 15 else 3600 + (g - 240) * 240 end),
+           now() - make_interval(secs => case when g <= 240 then g * 15 else 3600 + (g - 240) * 240 end) + interval '1 second',
+           20 + (g * 37) % 900, 'web-1:4242', '{"n": 1}'
+      from generate_series(1, 560) g
+  `.execute(db);
+}
