@@ -1,4 +1,5 @@
 import { fmt, fmtRatio, medianRoundRatio, table } from "./lib/stats.js";
+import type { DashboardSummary } from "./workloads/dashboard.js";
 import type { DrainSummary } from "./workloads/drain.js";
 import type { LatencySummary } from "./workloads/latency.js";
 import type { LedgerGrowthSummary } from "./workloads/ledger-growth.js";
@@ -19,6 +20,7 @@ export interface BenchResults {
   scaling?: ScalingSummary;
   backlogSizes?: BacklogSizeStep[];
   ledger?: LedgerGrowthSummary;
+  dashboard?: DashboardSummary;
   targets?: ReturnType<typeof targets>;
 }
 
@@ -53,6 +55,12 @@ export function targets(results: BenchResults): Target[] {
   // A daily retention run drops one partition; the benchmark drops several at once.
   const perPartition = prune && prune.partitionsDropped ? prune.retentionMs / prune.partitionsDropped : undefined;
   check("retention drops a day of history in milliseconds (< 1 s per partition)", perPartition, (v) => v < 1000, (v) => `${v.toFixed(0)} ms`);
+  check(
+    `every dashboard page under 300 ms with ${results.dashboard ? fmt(results.dashboard.historyRows) : "1M"} history rows (slowest median)`,
+    results.dashboard?.slowestMs,
+    (v) => v < 300,
+    (v) => `${v.toFixed(0)} ms`,
+  );
   return out;
 }
 
@@ -253,6 +261,12 @@ export function reportTables(results: BenchResults): string[] {
       `Retention (30 days) dropped ${fmt(l.prune.partitionsDropped)} daily partitions holding ${fmt(l.prune.rowsDropped)} rows in ` +
         `${fmt(l.prune.retentionMs, 1)} ms (${fmt(l.prune.retentionMs / Math.max(1, l.prune.partitionsDropped), 1)} ms a partition); a DELETE of the same rows took ${fmt(l.prune.deleteMs)} ms (and leaves them for VACUUM).`,
     );
+  }
+
+  if (results.dashboard) {
+    const d = results.dashboard;
+    out.push("", `Dashboard server time with ${fmt(d.historyRows)} history rows, ${fmt(d.liveJobs)} live jobs, ${fmt(d.deadLetters)} dead letters (in-process, 10 requests a page)`);
+    out.push(table(["page", "median ms", "max ms"], d.pages.map((p) => [p.page, fmt(p.medianMs, 1), fmt(p.maxMs, 1)])));
   }
 
   const failures = [

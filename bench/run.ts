@@ -31,11 +31,12 @@ import { PgmillAdapter } from "./systems/pgmill.js";
 import type { SystemAdapter, SystemId } from "./systems/types.js";
 import type { BenchContext } from "./workloads/context.js";
 import { latencyWorkload } from "./workloads/latency.js";
+import { dashboardWorkload } from "./workloads/dashboard.js";
 import { ledgerGrowthWorkload } from "./workloads/ledger-growth.js";
 import { scalingWorkload } from "./workloads/scaling.js";
 import { backlogSizesWorkload, backlogWorkload, ioWorkload, retryWorkload } from "./workloads/throughput.js";
 
-const WORKLOADS = ["backlog", "backlog-sizes", "latency", "io", "retry", "scaling", "ledger"] as const;
+const WORKLOADS = ["backlog", "backlog-sizes", "latency", "io", "retry", "scaling", "ledger", "dashboard"] as const;
 type Workload = (typeof WORKLOADS)[number];
 const SYSTEMS: readonly SystemId[] = ["pgmill", "gw-tuned", "gw-default", "boss-job", "boss-batch"];
 
@@ -123,7 +124,7 @@ function variantId(settings: Partial<Record<SettingName, string>>): SystemId {
 }
 
 function sizes(options: Options) {
-  if (options.smoke) return { backlog: 1_000, backlogSizes: [1_000, 5_000], io: 300, retry: 300, scaling: 1_000, ledger: [0, 10_000] };
+  if (options.smoke) return { backlog: 1_000, backlogSizes: [1_000, 5_000], io: 300, retry: 300, scaling: 1_000, ledger: [0, 10_000], dashboard: 10_000 };
   return {
     backlog: options.full ? 100_000 : 10_000,
     backlogSizes: options.huge ? [10_000, 100_000, 1_000_000] : [10_000, 100_000],
@@ -131,6 +132,7 @@ function sizes(options: Options) {
     retry: options.full ? 10_000 : 2_000,
     scaling: options.full ? 200_000 : 50_000,
     ledger: options.huge ? [0, 1_000_000, 10_000_000] : [0, 100_000, 1_000_000],
+    dashboard: options.huge ? 10_000_000 : 1_000_000,
   };
 }
 
@@ -207,6 +209,7 @@ async function main(): Promise<void> {
     if (run("retry")) results.retry = await retryWorkload(shortCtx, n.retry, capMs);
     if (run("scaling")) results.scaling = await scalingWorkload(shortCtx, pgmillTemplate, n.scaling, 600_000);
     if (run("ledger")) results.ledger = await ledgerGrowthWorkload(ctx, n.ledger);
+    if (run("dashboard")) results.dashboard = await dashboardWorkload(ctx, n.dashboard);
   } finally {
     await dbs.dropAll().catch(() => undefined);
     await server.stop().catch(() => undefined);
