@@ -14,7 +14,7 @@ interface HelpCase {
 const HELP: readonly HelpCase[] = [
   {
     command: [],
-    mentions: ["run", "migrate", "add", "cron", "dlq", "history", "status", "pause", "resume", "--version", "--help"],
+    mentions: ["run", "migrate", "add", "cron", "dlq", "history", "status", "pause", "resume", "dashboard", "--version", "--help"],
   },
   {
     command: ["run"],

@@ -1,6 +1,7 @@
 import type { Command } from "commander";
 import { sql } from "kysely";
 import { loadConfig } from "../../config/config.js";
+import type { SettingName } from "../../config/schema.js";
 import { startDashboardServer } from "../../dashboard/server.js";
 import { resolveCommandDatabase } from "../../db/connect.js";
 import { openDatabase } from "../../db/database.js";
@@ -8,6 +9,15 @@ import { PgmillError } from "../../errors.js";
 import { createLogger } from "../../logging/logger.js";
 import { loadTasks } from "../../tasks/task-catalog.js";
 import { withTasksOption } from "../with-database.js";
+
+/** This command's flags for settings, named beside the variable in problem reports. */
+const DASHBOARD_FLAGS: Partial<Record<SettingName, string>> = {
+  DATABASE_URL: "--database-url",
+  PGMILL_DASHBOARD_PORT: "--port",
+  PGMILL_DASHBOARD_HOST: "--host",
+  PGMILL_CRONTAB: "--crontab",
+  PGMILL_TASKS: "--tasks",
+};
 
 export function registerDashboard(program: Command): void {
   withTasksOption(program.command("dashboard"))
@@ -17,13 +27,17 @@ export function registerDashboard(program: Command): void {
     .option("--crontab <file>", "crontab whose lines the Cron page shows (default: PGMILL_CRONTAB or ./crontab)")
     .option("--database-url <url>", "Postgres connection string (default: the running daemon's embedded Postgres)")
     .action(async (options: { port?: string; host?: string; crontab?: string; databaseUrl?: string; tasks?: string }) => {
-      const config = loadConfig({
-        DATABASE_URL: options.databaseUrl,
-        PGMILL_DASHBOARD_PORT: options.port,
-        PGMILL_DASHBOARD_HOST: options.host,
-        PGMILL_CRONTAB: options.crontab,
-        PGMILL_TASKS: options.tasks,
-      });
+      const config = loadConfig(
+        {
+          DATABASE_URL: options.databaseUrl,
+          PGMILL_DASHBOARD_PORT: options.port,
+          PGMILL_DASHBOARD_HOST: options.host,
+          PGMILL_CRONTAB: options.crontab,
+          PGMILL_TASKS: options.tasks,
+        },
+        process.env,
+        (name) => (DASHBOARD_FLAGS[name] ? `${name} (${DASHBOARD_FLAGS[name]})` : name),
+      );
       const logger = createLogger(config.logLevel);
       const tasks = await loadTasks({ tasksDir: config.tasksDir });
       const { connectionString } = await resolveCommandDatabase(config);
