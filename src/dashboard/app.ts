@@ -1,4 +1,5 @@
 import { Hono, type Context } from "hono";
+import { z } from "zod";
 import { deleteCookie, getCookie, setCookie } from "hono/cookie";
 import type { PayloadMode } from "../config/config.js";
 import type { Db } from "../db/database.js";
@@ -10,7 +11,7 @@ import { ACTIONS, isActionName } from "./actions.js";
 import { SCRIPT, STYLESHEET } from "./assets.js";
 import { BadRequest, parseQuery } from "./filters.js";
 import { html, type Html } from "./html.js";
-import { layout, type Access, type View } from "./layout.js";
+import { layout, type View } from "./layout.js";
 import { cronPage } from "./pages/cron.js";
 import { daemonsPage } from "./pages/daemons.js";
 import { deadLettersPage } from "./pages/dead-letters.js";
@@ -19,8 +20,9 @@ import { jobsPage } from "./pages/jobs.js";
 import { overviewPage } from "./pages/overview.js";
 import { runsPage } from "./pages/runs.js";
 import type { PageDeps } from "./pages/deps.js";
-import { sameSecret, Sessions, type Session } from "./sessions.js";
-import { z } from "zod";
+import { flashAndGo, takeFlash } from "./flash.js";
+import { SESSION_COOKIE, visitorGuard, writeGuard, type Env } from "./guard.js";
+import { sameSecret, Sessions } from "./sessions.js";
 
 export interface DashboardOptions {
   readonly db: Db;
@@ -33,12 +35,6 @@ export interface DashboardOptions {
   /** The address it listens on: on loopback, only loopback Host headers are served (against DNS rebinding). */
   readonly host: string;
 }
-
-const SESSION_COOKIE = "pgmill_session";
-const FLASH_COOKIE = "pgmill_flash";
-const LOOPBACK = new Set(["127.0.0.1", "localhost", "::1", "[::1]"]);
-
-type Env = { Variables: { session: Session | null; access: Access } };
 
 /**
  * The dashboard as a Hono app (served on node's http by server.ts; tests call
@@ -53,36 +49,8 @@ export function dashboardApp(options: DashboardOptions): Hono<Env> {
   const deps: PageDeps = { db, tasks: options.tasks, crontabPath: options.crontabPath };
   const app = new Hono<Env>();
 
-  app.use(async (c, next) => {
-    if (LOOPBACK.has(options.host) && !LOOPBACK.has(hostName(c.req.header("host")))) {
-      return c.text("this dashboard answers to localhost only (set PGMILL_DASHBOARD_HOST to serve other names)\n", 421);
-    }
-    const session = token ? sessions.get(getCookie(c, SESSION_COOKIE)) : null;
-    c.set("session", session);
-    c.set("access", !token ? "read-only" : session ? "unlocked" : "locked");
-    await next();
-    c.header("content-security-policy", "default-src 'self'; img-src 'self' data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'");
-    c.header("x-content-type-options", "nosniff");
-    c.header("referrer-policy", "same-origin");
-    c.header("cache-control", "no-store");
-  });
-
-  // Every write: refused when read-only or cross-site; otherwise it needs the
-  // token (Bearer) or a session whose CSRF token the form carries (login excepted).
-  app.use(async (c, next) => {
-    if (c.req.method === "GET" || c.req.method === "HEAD") return next();
-    if (!token) return refuse(c, "read-only: set PGMILL_DASHBOARD_TOKEN to enable actions");
-    const crossSite = crossSiteReason(c);
-    if (crossSite) return refuse(c, crossSite);
-    const bearer = c.req.header("authorization")?.match(/^Bearer (.+)$/)?.[1];
-    if (bearer !== undefined) return sameSecret(bearer, token) ? next() : refuse(c, "wrong token");
-    if (c.req.path === "/login") return next();
-    const session = c.get("session");
-    const form = await c.req.parseBody();
-    if (!session) return refuse(c, "log in first (/login)");
-    if (typeof form._csrf !== "string" || !sameSecret(form._csrf, session.csrf)) return refuse(c, "missing or wrong CSRF token: reload the page and try again");
-    return next();
-  });
+  app.use(visitorGuard({ host: options.host, token, sessions }));
+  app.use(writeGuard(token));
 
   const render = async (c: Context<Env>, title: string, body: (view: View) => Promise<Html | null>, options: { refresh?: boolean } = {}) => {
     const view = viewOf(c);
@@ -92,14 +60,11 @@ export function dashboardApp(options: DashboardOptions): Hono<Env> {
   };
   const viewOf = (c: Context<Env>): View => {
     const url = new URL(c.req.url);
-    const flash = getCookie(c, FLASH_COOKIE);
-    // The refresh poll must not eat a message the person has not seen yet.
-    if (flash && !c.req.header("x-pgmill-refresh")) deleteCookie(c, FLASH_COOKIE, { path: "/" });
     return {
       path: url.pathname + url.search,
       access: c.get("access"),
       csrf: c.get("session")?.csrf ?? null,
-      flash: flash ? parseFlash(flash) : null,
+      flash: takeFlash(c),
       payloadMode: options.payloadMode,
     };
   };
@@ -188,46 +153,10 @@ function loginForm(): Html {
   <button>log in</button></form>`;
 }
 
-/** A browser's form post from this very origin passes; another site's (or a sandboxed frame's) does not. */
-function crossSiteReason(c: Context): string | null {
-  const site = c.req.header("sec-fetch-site");
-  if (site !== undefined && site !== "same-origin" && site !== "none") return `cross-site request refused (Sec-Fetch-Site: ${site})`;
-  const origin = c.req.header("origin");
-  if (origin !== undefined) {
-    let originHost: string | null = null;
-    try {
-      originHost = new URL(origin).host;
-    } catch {
-      // "null" (a sandboxed frame, a redirect chain) or junk: not this origin.
-    }
-    if (originHost !== c.req.header("host")) return `cross-origin request refused (Origin: ${origin})`;
-  }
-  return null;
-}
 
-function refuse(c: Context, reason: string) {
-  return c.text(`${reason}\n`, 403);
-}
 
-/** Back to a page (303, so a reload does not post again) that shows what happened, failures included. */
-function flashAndGo(c: Context, to: string, text: string, error: boolean) {
-  setCookie(c, FLASH_COOKIE, JSON.stringify({ text: text.slice(0, 500), error }), { httpOnly: true, sameSite: "Strict", path: "/", maxAge: 60 });
-  return c.redirect(to, 303);
-}
 
-function parseFlash(value: string): View["flash"] {
-  try {
-    const parsed = JSON.parse(value) as { text?: unknown; error?: unknown };
-    return typeof parsed.text === "string" ? { text: parsed.text, error: parsed.error === true } : null;
-  } catch {
-    return null;
-  }
-}
 
-function hostName(host: string | undefined): string {
-  if (!host) return "";
-  return host.startsWith("[") ? host.slice(0, host.indexOf("]") + 1) : host.split(":")[0]!;
-}
 
 function remoteOf(c: Context): string | undefined {
   // @hono/node-server hands node's IncomingMessage over as env.incoming.

@@ -72,6 +72,8 @@ export const SCRIPT = `
         const current = document.querySelector("main");
         if (next && current) current.replaceWith(next);
         document.getElementById("updated").textContent = "updated " + new Date().toLocaleTimeString();
+      } else {
+        document.getElementById("updated").textContent = "refresh failed (HTTP " + response.status + ")";
       }
     } catch (error) {
       document.getElementById("updated").textContent = "refresh failed";
