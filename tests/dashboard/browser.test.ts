@@ -1,4 +1,4 @@
-import { mkdirSync } from "node:fs";
+import { existsSync, mkdirSync } from "node:fs";
 import path from "node:path";
 import { chromium, type Browser, type Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -38,6 +38,9 @@ beforeAll(async () => {
   };
   readOnly = await startDashboardServer({ ...common, token: null });
   withToken = await startDashboardServer({ ...common, token: TOKEN });
+  if (!existsSync(CHROMIUM)) {
+    throw new Error(`no chromium at ${CHROMIUM}: install Debian's (apt-get install -y chromium; .ci/run does) or set PGMILL_CHROMIUM to another build`);
+  }
   browser = await chromium.launch({ executablePath: CHROMIUM, args: ["--no-sandbox", "--disable-dev-shm-usage"] });
   mkdirSync(SCREENSHOTS, { recursive: true });
 });
