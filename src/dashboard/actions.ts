@@ -1,6 +1,7 @@
 import { z } from "zod";
 import { bigintId, durationSeconds } from "../cli/arguments.js";
 import type { Db } from "../db/database.js";
+import { cancelJob, type CancelResult } from "../controls/cancel-queries.js";
 import { purgeDeadLetters, retryDeadLetter, retryDeadLetters } from "../dead-letters/queries.js";
 
 // Every write the dashboard can make: a name (its URL is POST /actions/<name>),
@@ -16,6 +17,8 @@ export interface ActionResult {
   readonly details: Record<string, unknown>;
   /** Where to go next, when not back to the page acted on. */
   readonly redirect?: string;
+  /** Nothing was done (shown as a problem, logged as a warning). */
+  readonly refused?: boolean;
 }
 
 interface Action<S extends z.ZodType> {
@@ -40,7 +43,20 @@ export const ACTIONS = {
     const purged = await purgeDeadLetters(db, olderThan);
     return { message: `${purged} dead letter${purged === 1 ? "" : "s"} older than ${olderThan} s purged.`, details: { olderThanSeconds: olderThan, purged } };
   }),
+  "cancel-job": defineAction(z.object({ id: bigintId }), async (db, { id }) => {
+    const result = await cancelJob(db, id);
+    return { message: `Job ${id}: ${CANCEL_MESSAGES[result]}`, details: { jobId: id, result }, refused: !["cancelled", "cancelling"].includes(result) };
+  }),
 } as const satisfies Record<string, Action<z.ZodType>>;
+
+/** What pgmill.cancel_job's answers mean to the person who clicked. */
+const CANCEL_MESSAGES: Record<CancelResult, string> = {
+  cancelled: "cancelled (it was queued; it will not run).",
+  cancelling: "running: its handler is being aborted; the attempt will be recorded cancelled.",
+  dead_letter: "not cancelled: it is a dead letter (retry or purge it instead).",
+  finished: "not cancelled: it has already finished.",
+  not_found: "not cancelled: no such job.",
+};
 
 export type ActionName = keyof typeof ACTIONS;
 

@@ -127,8 +127,8 @@ export function dashboardApp(options: DashboardOptions): Hono<Env> {
     try {
       // Each action's input type is its own; the union of them is what run() accepts here.
       const result = await (action.run as (db: Db, input: unknown) => ReturnType<typeof action.run>)(db, input);
-      log.info({ action: name, input, result: result.details, ...who }, `dashboard action ${name}: ${result.message}`);
-      return flashAndGo(c, result.redirect ?? back, result.message, false);
+      log[result.refused ? "warn" : "info"]({ action: name, input, result: result.details, ...who }, `dashboard action ${name}: ${result.message}`);
+      return flashAndGo(c, result.redirect ?? back, result.message, result.refused === true);
     } catch (error) {
       if (!(error instanceof PgmillError)) throw error;
       log.warn({ action: name, input, problem: error.message, ...who }, `dashboard action ${name} failed`);

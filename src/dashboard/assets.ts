@@ -17,7 +17,7 @@ header .access { margin-left: auto; display: flex; gap: .8rem; align-items: cent
 .badge { padding: .1rem .45rem; border-radius: .6rem; border: 1px solid var(--line); font-size: 12px; white-space: nowrap; }
 .badge.ok, .badge.succeeded, .badge.running { color: var(--ok); border-color: var(--ok); }
 .badge.bad, .badge.failed, .badge.dead, .badge.timed_out, .badge.lost, .badge.stale { color: var(--bad); border-color: var(--bad); }
-.badge.warn, .badge.draining, .badge.scheduled, .badge.starting { color: var(--warn); border-color: var(--warn); }
+.badge.warn, .badge.draining, .badge.scheduled, .badge.starting, .badge.cancelled { color: var(--warn); border-color: var(--warn); }
 main { padding: 1rem 1.2rem 3rem; max-width: 1400px; }
 h1 { font-size: 1.3rem; margin: .2rem 0 1rem; }
 h2 { font-size: 1.05rem; margin: 1.6rem 0 .5rem; }

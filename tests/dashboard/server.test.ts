@@ -3,6 +3,7 @@ import { dashboardApp } from "../../src/dashboard/app.js";
 import { loadTasks } from "../../src/tasks/task-catalog.js";
 import { captureLogs } from "../support/log-capture.js";
 import { createTestDatabase, type TestDatabase } from "../support/test-database.js";
+import { addJobWithSql } from "../support/sql-jobs.js";
 import { liveJobIds, seed, TOKEN, writeCrontab, type Seeded } from "./fixtures.js";
 
 let db: TestDatabase;
@@ -211,6 +212,25 @@ describe("dashboard actions", () => {
     const again = await request("/actions/retry-dead-letter", formPost({ id: letter.id, _csrf: csrf, back: "/dead-letters" }, { cookie }));
     expect(again.status).toBe(303);
     expect(decodeURIComponent(again.headers.get("set-cookie")!)).toContain('"error":true');
+  });
+
+  it("cancels a queued job from its page (pgmill.cancel_job), and says when there is nothing to cancel", async () => {
+    const { request, logs } = await appWith(TOKEN);
+    const { cookie, csrf } = await login(request);
+    const jobId = await addJobWithSql(db.handle.db, "cancel-me", { n: 1 });
+    const page = await (await request(`/jobs/${jobId}`, { headers: { cookie } })).text();
+    expect(page).toContain('action="/actions/cancel-job"');
+    const response = await request("/actions/cancel-job", formPost({ id: jobId, _csrf: csrf, back: `/jobs/${jobId}` }, { cookie }));
+    expect(response.status).toBe(303);
+    expect(await liveJobIds(db.handle.db, "cancel-me")).toEqual([]);
+    const runs = await db.handle.db.selectFrom("pgmill.job_runs").select("status").where("job_id", "=", jobId).execute();
+    expect(runs).toEqual([{ status: "cancelled" }]);
+    expect(decodeURIComponent(response.headers.get("set-cookie")!)).toContain(`Job ${jobId}: cancelled (it was queued`);
+    const again = await request("/actions/cancel-job", formPost({ id: jobId, _csrf: csrf, back: `/jobs/${jobId}` }, { cookie }));
+    const flash = decodeURIComponent(again.headers.get("set-cookie")!);
+    expect(flash).toContain("not cancelled: it has already finished");
+    expect(flash).toContain('"error":true');
+    expect(logs.lines.filter((l) => l.action === "cancel-job").map((l) => (l.result as { result: string }).result)).toEqual(["cancelled", "finished"]);
   });
 
   it("accepts the token as a Bearer header for scripts, and purges", async () => {

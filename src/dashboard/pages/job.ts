@@ -18,6 +18,7 @@ export async function jobPage({ db }: PageDeps, view: View, id: string): Promise
         ? html`<span class="badge dead">dead</span> since ${time(letter.died_at)} (${letter.reason})`
         : html`finished (no longer in the queue)`
   }</dd>
+  ${live ? html`<dt></dt><dd>${actionForm(view, "cancel-job", { id }, "cancel this job", { confirm: `Cancel job ${id}?` })}</dd>` : ""}
   ${live?.key ? html`<dt>job key</dt><dd>${live.key}</dd>` : ""}
   ${live?.last_error ? html`<dt>last error</dt><dd>${short(live.last_error, 500)}</dd>` : ""}
 </dl>

@@ -2,7 +2,7 @@ import { z } from "zod";
 import { instant, inputTime, name, parseQuery } from "../filters.js";
 import { html, query, short, time, type Html } from "../html.js";
 import { LIVE_STATES, listLiveJobs } from "../job-queries.js";
-import type { View } from "../layout.js";
+import { actionForm, type View } from "../layout.js";
 import { bigintId } from "../../cli/arguments.js";
 import type { PageDeps } from "./deps.js";
 
@@ -18,7 +18,7 @@ const jobsQuery = z.object({
 });
 
 /** Live jobs (graphile-worker's view), filtered by task, state, queue and creation time, newest first. */
-export async function jobsPage({ db }: PageDeps, _view: View, params: Record<string, string>): Promise<Html> {
+export async function jobsPage({ db }: PageDeps, view: View, params: Record<string, string>): Promise<Html> {
   const filter = parseQuery(jobsQuery, params);
   const rows = await listLiveJobs(db, { ...filter, limit: PAGE + 1 });
   const shown = rows.slice(0, PAGE);
@@ -36,10 +36,11 @@ export async function jobsPage({ db }: PageDeps, _view: View, params: Record<str
 <p class="muted">Jobs waiting, scheduled or running now. Finished attempts are under <a href="/runs">History</a>; jobs that failed for good under <a href="/dead-letters">Dead letters</a>.</p>
 ${
   shown.length
-    ? html`<table id="jobs"><thead><tr><th>id</th><th>task</th><th>state</th><th>queue</th><th class="num">attempts</th><th>run at</th><th>created</th><th>last error</th></tr></thead>
+    ? html`<table id="jobs"><thead><tr><th>id</th><th>task</th><th>state</th><th>queue</th><th class="num">attempts</th><th>run at</th><th>created</th><th>last error</th><th></th></tr></thead>
 <tbody>${shown.map(
         (j) => html`<tr><td><a href="/jobs/${j.id}">${j.id}</a></td><td>${j.task}</td><td>${stateBadge(j)}</td><td>${j.queue ?? ""}</td>
-  <td class="num">${j.attempts}/${j.max_attempts}</td><td>${time(j.run_at)}</td><td>${time(j.created_at)}</td><td>${short(j.last_error)}</td></tr>`,
+  <td class="num">${j.attempts}/${j.max_attempts}</td><td>${time(j.run_at)}</td><td>${time(j.created_at)}</td><td>${short(j.last_error)}</td>
+  <td>${actionForm(view, "cancel-job", { id: j.id }, "cancel", { confirm: `Cancel job ${j.id}?` })}</td></tr>`,
       )}</tbody></table>`
     : html`<p class="muted">No live jobs match.</p>`
 }
