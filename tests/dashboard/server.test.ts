@@ -233,6 +233,17 @@ describe("dashboard actions", () => {
     expect(logs.lines.filter((l) => l.action === "cancel-job").map((l) => (l.result as { result: string }).result)).toEqual(["cancelled", "finished"]);
   });
 
+  it("shows a cancel in progress on the job's page instead of the cancel button", async () => {
+    const { request } = await appWith(TOKEN);
+    const { cookie } = await login(request);
+    const jobId = await addJobWithSql(db.handle.db, "being-cancelled", {});
+    // What pgmill.cancel_job leaves for a running job, for the daemon running it to act on.
+    await db.handle.db.insertInto("pgmill.cancel_requests").values({ job_id: jobId, task: "being-cancelled", state: "requested" }).execute();
+    const page = await (await request(`/jobs/${jobId}`, { headers: { cookie } })).text();
+    expect(page).toContain("badge cancelled");
+    expect(page).not.toContain('action="/actions/cancel-job"');
+  });
+
   it("accepts the token as a Bearer header for scripts, and purges", async () => {
     const { request, logs } = await appWith(TOKEN);
     const wrong = await request("/actions/purge-dead-letters", formPost({ olderThan: "1s" }, { authorization: "Bearer nope" }));

@@ -1,3 +1,4 @@
+import { pendingCancelsOf } from "../../controls/cancel-queries.js";
 import { duration, html, payloadBlock, short, time, type Html } from "../html.js";
 import { attemptsOf, deadLetterOf, lastRunPayload, liveJob } from "../job-queries.js";
 import { actionForm, type View } from "../layout.js";
@@ -5,7 +6,14 @@ import type { PageDeps } from "./deps.js";
 
 /** One job: its live row if it is still queued, every recorded attempt, its dead letter, its payload. */
 export async function jobPage({ db }: PageDeps, view: View, id: string): Promise<Html | null> {
-  const [live, attempts, letter, payload] = await Promise.all([liveJob(db, id), attemptsOf(db, id), deadLetterOf(db, id), lastRunPayload(db, id)]);
+  const [live, attempts, letter, payload, cancels] = await Promise.all([
+    liveJob(db, id),
+    attemptsOf(db, id),
+    deadLetterOf(db, id),
+    lastRunPayload(db, id),
+    pendingCancelsOf(db, [id]),
+  ]);
+  const cancel = cancels[0];
   if (!live && !attempts.length && !letter) return null;
   const task = live?.task ?? attempts[0]?.task ?? letter?.task ?? "";
   return html`
@@ -18,7 +26,13 @@ export async function jobPage({ db }: PageDeps, view: View, id: string): Promise
         ? html`<span class="badge dead">dead</span> since ${time(letter.died_at)} (${letter.reason})`
         : html`finished (no longer in the queue)`
   }</dd>
-  ${live ? html`<dt></dt><dd>${actionForm(view, "cancel-job", { id }, "cancel this job", { confirm: `Cancel job ${id}?` })}</dd>` : ""}
+  ${
+    cancel
+      ? html`<dt>cancel</dt><dd><span class="badge cancelled">cancelling</span> asked ${time(cancel.requested_at)} by ${cancel.requested_by}: the handler is being aborted</dd>`
+      : live
+        ? html`<dt></dt><dd>${actionForm(view, "cancel-job", { id }, "cancel this job", { confirm: `Cancel job ${id}?` })}</dd>`
+        : ""
+  }
   ${live?.key ? html`<dt>job key</dt><dd>${live.key}</dd>` : ""}
   ${live?.last_error ? html`<dt>last error</dt><dd>${short(live.last_error, 500)}</dd>` : ""}
 </dl>
