@@ -2,6 +2,7 @@ import { z } from "zod";
 import { bigintId, durationSeconds } from "../cli/arguments.js";
 import type { Db } from "../db/database.js";
 import { cancelJob, type CancelResult } from "../controls/cancel-queries.js";
+import { pauseTask, resumeTask } from "../controls/pause-queries.js";
 import { purgeDeadLetters, retryDeadLetter, retryDeadLetters } from "../dead-letters/queries.js";
 
 // Every write the dashboard can make: a name (its URL is POST /actions/<name>),
@@ -46,6 +47,14 @@ export const ACTIONS = {
   "cancel-job": defineAction(z.object({ id: bigintId }), async (db, { id }) => {
     const result = await cancelJob(db, id);
     return { message: `Job ${id}: ${CANCEL_MESSAGES[result]}`, details: { jobId: id, result }, refused: !["cancelled", "cancelling"].includes(result) };
+  }),
+  "pause-task": defineAction(z.object({ task: taskName }), async (db, { task }) => {
+    const changed = await pauseTask(db, task);
+    return { message: changed ? `Task ${task} paused: its queued jobs are held; running attempts finish.` : `Task ${task} was paused already.`, details: { task, changed } };
+  }),
+  "resume-task": defineAction(z.object({ task: taskName }), async (db, { task }) => {
+    const changed = await resumeTask(db, task);
+    return { message: changed ? `Task ${task} resumed: its held jobs are back at their run_at.` : `Task ${task} was not paused.`, details: { task, changed } };
   }),
 } as const satisfies Record<string, Action<z.ZodType>>;
 

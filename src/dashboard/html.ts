@@ -12,6 +12,8 @@ export type Html = ReturnType<typeof html>;
 /** UTC time, to the second, in a <time> element whose title is the full instant. */
 export function time(value: Date | null | undefined): Html | string {
   if (!value) return "";
+  // pg hands timestamptz 'infinity' (a paused task's held jobs, a job never due) over as a number or string, not a Date.
+  if (!(value instanceof Date) || Number.isNaN(value.getTime())) return String(value).replace("Infinity", "infinity");
   const iso = value.toISOString();
   return html`<time datetime="${iso}" title="${iso}">${iso.slice(0, 19).replace("T", " ")}</time>`;
 }

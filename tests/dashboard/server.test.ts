@@ -233,6 +233,27 @@ describe("dashboard actions", () => {
     expect(logs.lines.filter((l) => l.action === "cancel-job").map((l) => (l.result as { result: string }).result)).toEqual(["cancelled", "finished"]);
   });
 
+  it("pauses and resumes a task from the overview (pgmill.pause_task, resume_task)", async () => {
+    const { request } = await appWith(TOKEN);
+    const { cookie, csrf } = await login(request);
+    const jobId = await addJobWithSql(db.handle.db, "pause-me", {});
+    const before = await (await request("/", { headers: { cookie } })).text();
+    expect(before).toContain('action="/actions/pause-task"');
+    expect((await request("/actions/pause-task", formPost({ task: "pause-me", _csrf: csrf, back: "/" }, { cookie }))).status).toBe(303);
+    expect(await db.handle.db.selectFrom("pgmill.paused_tasks").select("task").execute()).toEqual([{ task: "pause-me" }]);
+    // Held: run_at infinity, shown as such.
+    const held = await (await request("/jobs?state=scheduled&task=pause-me")).text();
+    expect(held).toContain("<td>infinity</td>");
+    expect(held).toContain(`href="/jobs/${jobId}"`);
+    const paused = await (await request("/", { headers: { cookie } })).text();
+    expect(paused).toMatch(/pause-me<\/a> <span class="badge warn"[^>]*>paused<\/span>/);
+    expect(paused).toContain('action="/actions/resume-task"');
+    expect((await request("/actions/resume-task", formPost({ task: "pause-me", _csrf: csrf, back: "/" }, { cookie }))).status).toBe(303);
+    expect(await db.handle.db.selectFrom("pgmill.paused_tasks").select("task").execute()).toEqual([]);
+    const queued = await (await request("/jobs?state=queued&task=pause-me")).text();
+    expect(queued).toContain(`href="/jobs/${jobId}"`);
+  });
+
   it("shows a cancel in progress on the job's page instead of the cancel button", async () => {
     const { request } = await appWith(TOKEN);
     const { cookie } = await login(request);

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { failureRateChart, throughputChart } from "../../src/dashboard/charts.js";
 import { BadRequest, instant, parseQuery } from "../../src/dashboard/filters.js";
-import { html, payloadBlock, query, short } from "../../src/dashboard/html.js";
+import { html, payloadBlock, query, short, time } from "../../src/dashboard/html.js";
 import { sameSecret, Sessions } from "../../src/dashboard/sessions.js";
 import { z } from "zod";
 
@@ -62,6 +62,8 @@ describe("html", () => {
     expect(String(html`<td>${'<img src=x onerror="alert(1)">'}</td>`)).toBe("<td>&lt;img src=x onerror=&quot;alert(1)&quot;&gt;</td>");
     expect(String(short("x".repeat(200), 10))).toContain("xxxxxxxxx…");
     expect(query({ task: "a&b", state: undefined, queue: "" })).toBe("?task=a%26b");
+    expect(String(time(new Date("2026-12-01T03:04:05.678Z")))).toContain(">2026-12-01 03:04:05</time>");
+    expect(time(Infinity as unknown as Date)).toBe("infinity");
   });
 
   it("shows a payload whole, with keys only, or not at all", () => {

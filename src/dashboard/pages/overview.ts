@@ -1,6 +1,7 @@
+import { pausedTasks } from "../../controls/pause-queries.js";
 import { failureRateChart, throughputChart } from "../charts.js";
 import { duration, html, type Html } from "../html.js";
-import type { View } from "../layout.js";
+import { actionForm, type View } from "../layout.js";
 import { deadCountsByTask, liveCountsByTask, taskStats, throughput } from "../overview-queries.js";
 import type { PageDeps } from "./deps.js";
 
@@ -8,14 +9,16 @@ const hhmm = (d: Date) => d.toISOString().slice(11, 16);
 const dayHour = (d: Date) => `${d.toISOString().slice(5, 10)} ${d.toISOString().slice(11, 16)}`;
 
 /** Per task: live job counts, dead letters, runs and durations over 24 h; throughput and failure rate charts. */
-export async function overviewPage({ db }: PageDeps, _view: View): Promise<Html> {
-  const [live, dead, stats, hour, day] = await Promise.all([
+export async function overviewPage({ db }: PageDeps, view: View): Promise<Html> {
+  const [live, dead, stats, hour, day, paused] = await Promise.all([
     liveCountsByTask(db),
     deadCountsByTask(db),
     taskStats(db),
     throughput(db, 3600, 60),
     throughput(db, 86_400, 3600),
+    pausedTasks(db),
   ]);
+  const pausedByTask = new Map(paused.map((p) => [p.task, p]));
   const tasks = new Map<string, { queued: number; scheduled: number; running: number; failed: number; dead: number; runs: number; failedRuns: number; p50: number | null; p95: number | null }>();
   const row = (task: string) => {
     let entry = tasks.get(task);
@@ -24,6 +27,7 @@ export async function overviewPage({ db }: PageDeps, _view: View): Promise<Html>
   };
   for (const l of live) Object.assign(row(l.task), { queued: l.queued, scheduled: l.scheduled, running: l.running, failed: l.failed });
   for (const d of dead) row(d.task).dead = d.dead;
+  for (const p of paused) row(p.task);
   for (const s of stats) Object.assign(row(s.task), { runs: Number(s.runs), failedRuns: Number(s.failed), p50: s.p50_ms, p95: s.p95_ms });
   const link = (task: string, state: string, count: number) =>
     count ? html`<a href="/jobs?task=${encodeURIComponent(task)}&amp;state=${state}">${count}</a>` : html`<span class="muted">0</span>`;
@@ -42,17 +46,18 @@ export async function overviewPage({ db }: PageDeps, _view: View): Promise<Html>
 ${
   tasks.size
     ? html`<table id="tasks">
-  <thead><tr><th>task</th><th class="num">queued</th><th class="num">scheduled</th><th class="num">running</th><th class="num" title="live jobs whose last attempt failed: waiting for a retry">failed</th><th class="num" title="dead letters not yet retried">dead</th><th class="num">runs 24 h</th><th class="num">failed runs 24 h</th><th class="num">p50</th><th class="num">p95</th></tr></thead>
+  <thead><tr><th>task</th><th class="num">queued</th><th class="num">scheduled</th><th class="num">running</th><th class="num" title="live jobs whose last attempt failed: waiting for a retry">failed</th><th class="num" title="dead letters not yet retried">dead</th><th class="num">runs 24 h</th><th class="num">failed runs 24 h</th><th class="num">p50</th><th class="num">p95</th><th></th></tr></thead>
   <tbody>${[...tasks.entries()]
     .sort(([a], [b]) => a.localeCompare(b))
     .map(
       ([task, t]) => html`<tr>
-    <td><a href="/runs?task=${encodeURIComponent(task)}">${task}</a></td>
+    <td><a href="/runs?task=${encodeURIComponent(task)}">${task}</a>${pausedByTask.has(task) ? html` <span class="badge warn" title="paused ${pausedByTask.get(task)!.paused_at.toISOString()} by ${pausedByTask.get(task)!.paused_by}; ${pausedByTask.get(task)!.held_jobs} jobs held">paused</span>` : ""}</td>
     <td class="num">${link(task, "queued", t.queued)}</td><td class="num">${link(task, "scheduled", t.scheduled)}</td>
     <td class="num">${link(task, "running", t.running)}</td><td class="num">${link(task, "failed", t.failed)}</td>
     <td class="num">${t.dead ? html`<a href="/dead-letters?task=${encodeURIComponent(task)}">${t.dead}</a>` : html`<span class="muted">0</span>`}</td>
     <td class="num">${t.runs}</td><td class="num">${t.failedRuns}</td>
-    <td class="num">${duration(t.p50)}</td><td class="num">${duration(t.p95)}</td></tr>`,
+    <td class="num">${duration(t.p50)}</td><td class="num">${duration(t.p95)}</td>
+    <td>${pausedByTask.has(task) ? actionForm(view, "resume-task", { task }, "resume") : actionForm(view, "pause-task", { task }, "pause", { confirm: `Pause task ${task} on every daemon?` })}</td></tr>`,
     )}</tbody></table>`
     : html`<p class="muted">No jobs, history or dead letters yet.</p>`
 }`;
