@@ -1,4 +1,6 @@
 import type { Config } from "../config/config.js";
+import { CronControls } from "../controls/cron-controls.js";
+import { CronPauses } from "../controls/cron-pauses.js";
 import { CrontabSchedule } from "../crontab/crontab-schedule.js";
 import { resolveDatabase, type DatabaseTarget } from "../db/connect.js";
 import { openDatabase, type DatabaseHandle } from "../db/database.js";
@@ -65,6 +67,7 @@ export class Daemon {
     readonly lease: Lease,
     private readonly reaper: Reaper,
     private readonly handlerResources: HandlerResources,
+    private readonly cronControls: CronControls,
   ) {}
 
   static async start(
@@ -103,10 +106,15 @@ export class Daemon {
         logger,
       );
       events.emit("migrations", true);
-      const crontab = new CrontabSchedule(config.crontabPath, tasks, logger, (ids) => events.emit("cron:loaded", ids));
+      // Pauses first: the engine's cron asks them from its first (backfill) pass.
+      const pauses = new CronPauses(database.db, logger, (ids) => events.emit("cron:paused", ids));
+      await pauses.refresh();
+      const crontab = new CrontabSchedule(
+        config.crontabPath, tasks, logger, (ids) => events.emit("cron:loaded", ids), (id, instant) => pauses.allows(id, instant),
+      );
       await crontab.load();
       sessions = openSessionConnections(target, logger);
-      const daemon = Daemon.assemble(config, logger, events, target, database, sessions, crontab, tasks);
+      const daemon = Daemon.assemble(config, logger, events, target, database, sessions, crontab, pauses, tasks);
       await daemon.run();
       return daemon;
     } catch (error) {
@@ -125,6 +133,7 @@ export class Daemon {
     database: DatabaseHandle,
     sessions: SessionConnections,
     crontab: CrontabSchedule,
+    pauses: CronPauses,
     tasks: TaskCatalog,
   ): Daemon {
     const identity = new DaemonIdentity();
@@ -184,8 +193,10 @@ export class Daemon {
       events,
       logger,
     );
+    const cronControls = new CronControls(database.db, crontab, pauses, events, logger, () => identity.id);
     daemon = new Daemon(
       identity, events, config, logger, target, database, sessions, ledger, crontab, attempts, pool, heartbeat, lease, reaper, handlerResources,
+      cronControls,
     );
     onCronEnqueued(pool.events, (identifiers, at) => events.emit("cron:enqueued", identifiers, at));
     nudgeFreedQueues(pool.events, config.batchDelayMs);
@@ -248,6 +259,7 @@ export class Daemon {
     await this.retain();
     await this.sweep();
     this.crontab.watch();
+    await this.cronControls.start();
     await this.pool.start();
     this.heartbeat.start();
     this.sweepTimer = setInterval(() => void this.sweep(), this.config.sweepIntervalMs);
@@ -301,6 +313,7 @@ export class Daemon {
   }
 
   private async close(): Promise<void> {
+    await this.cronControls.stop();
     await this.ledger.close(LEDGER_CLOSE_MS);
     await this.handlerResources.close();
     this.lease.close();
@@ -314,6 +327,7 @@ export class Daemon {
 
   private stopBackgroundWork(): void {
     this.crontab.stop();
+    void this.cronControls.stop();
     if (this.sweepTimer) clearInterval(this.sweepTimer);
     if (this.retentionTimer) clearInterval(this.retentionTimer);
     this.sweepTimer = null;

@@ -1,9 +1,9 @@
 import { readFile } from "node:fs/promises";
 import path from "node:path";
 import type { Command } from "commander";
-import { parseCrontabFile } from "../../crontab/parse-crontab.js";
+import { cronLineStatus } from "../../controls/cron-lines.js";
+import { nextTicks, parseCrontabFile } from "../../crontab/parse-crontab.js";
 import { PgmillProblemsError } from "../../errors.js";
-import { nextRuns } from "../../crontab/schedule-matcher.js";
 import { jobsByTaskAndState, runningJobs } from "../../engine/job-reads.js";
 import { daemons, pendingDeadLettersByTask } from "../../status/status-queries.js";
 import { loadTasks, type TaskCatalog } from "../../tasks/task-catalog.js";
@@ -19,15 +19,16 @@ export function registerStatus(program: Command): void {
       const config = commandConfig(options);
       const tasks = await loadTasks({ tasksDir: config.tasksDir });
       await withDatabase(config, async ({ database }) => {
-        const [daemonRows, jobs, running, deadLetters, cron] = await Promise.all([
+        const [daemonRows, jobs, running, deadLetters, cron, cronLines] = await Promise.all([
           daemons(database.db),
           jobsByTaskAndState(database.db, Object.keys(tasks)),
           runningJobs(database.db),
           pendingDeadLettersByTask(database.db),
           nextCronFires(config.crontabPath, tasks),
+          cronLineStatus(database.db),
         ]);
         if (options.json) {
-          process.stdout.write(`${JSON.stringify({ daemons: daemonRows, jobs, running, deadLetters, cron }, null, 2)}\n`);
+          process.stdout.write(`${JSON.stringify({ daemons: daemonRows, jobs, running, deadLetters, cron, cronLines }, null, 2)}\n`);
           return;
         }
         for (const [title, rows, empty] of [
@@ -36,6 +37,7 @@ export function registerStatus(program: Command): void {
           ["Running (locked) jobs", running, "nothing running"],
           ["Dead letters (pending retry)", deadLetters, "no dead letters"],
           [`Next cron fires (${path.basename(config.crontabPath)})`, cron, "no schedules"],
+          ["Crontab lines (as the daemons loaded them)", cronLines.map(showPaused), "no crontab lines published by a daemon"],
         ] as const) {
           process.stdout.write(`\n${title}\n`);
           printRows(rows, { json: false, empty });
@@ -47,6 +49,12 @@ export function registerStatus(program: Command): void {
         }
       });
     });
+}
+
+/** `paused: since …` or `no`, so the table reads at a glance. */
+function showPaused<T extends { paused_since: Date | null }>({ paused_since, ...row }: T) {
+  const { id, schedule, timezone, task, overlap, last_run, next_run } = row as unknown as Record<string, unknown>;
+  return { id, schedule, timezone: timezone ?? "UTC", task, overlap, paused: paused_since ? `since ${paused_since.toISOString()}` : "no", last_run, next_run };
 }
 
 async function nextCronFires(file: string, tasks: TaskCatalog) {
@@ -62,7 +70,7 @@ async function nextCronFires(file: string, tasks: TaskCatalog) {
       id: entry.identifier,
       task: entry.task,
       timezone: entry.timezone ?? "UTC",
-      next_fire: nextRuns(entry.matchesAt, now, 1)[0] ?? null,
+      next_fire: nextTicks(entry, now, 1)[0] ?? null,
     }));
   } catch (error) {
     // Status is for looking at a system in trouble: show the crontab's problems, not nothing.
