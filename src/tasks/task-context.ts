@@ -13,7 +13,7 @@ export interface JobInfo {
   readonly priority: number;
   readonly runAt: Date;
   readonly createdAt: Date;
-  /** Set when the crontab enqueued the job: the schedule time it fired for. */
+  /** Set when the crontab enqueued the job: the schedule time it fired for; `manual` when run by hand (`pgmill cron run`). */
   readonly cron: { readonly ts: string; readonly backfilled: boolean; readonly manual: boolean } | null;
 }
 
