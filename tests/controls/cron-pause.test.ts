@@ -1,0 +1,125 @@
+import { writeFile } from "node:fs/promises";
+import { sql } from "kysely";
+import { beforeAll, describe, expect, it } from "vitest";
+import { z } from "zod";
+import type { JobInfo } from "../../src/index.js";
+import { defineTask, taskRegistry } from "../../src/tasks/define-task.js";
+import { expectJson, expectSuccess, runCli, SLOW_CLI_TIMEOUT } from "../cli/run-cli.js";
+import { createTestDatabase, type TestDatabase } from "../support/test-database.js";
+import { serveTestDaemon, startTestDaemon, type ServedTestDaemon } from "../support/test-daemon.js";
+import { waitFor } from "../support/wait-for.js";
+
+// pgmill.pause_cron / resume_cron and `pgmill pause|resume cron ID`.
+const fired: { line: string; job: JobInfo }[] = [];
+const tasks = taskRegistry(
+  defineTask({
+    name: "beat",
+    payload: z.object({ line: z.string() }),
+    handler: async ({ line }, { job }) => void fired.push({ line, job }),
+  }),
+);
+const ticksOf = (line: string) => fired.filter((f) => f.line === line && !f.job.cron?.manual).map((f) => Date.parse(f.job.cron!.ts));
+
+async function metric(daemon: ServedTestDaemon, series: string): Promise<number | undefined> {
+  const text = await (await fetch(`${daemon.baseUrl}/metrics`)).text();
+  const line = text.split("\n").find((l) => l.startsWith(`${series} `));
+  return line === undefined ? undefined : Number(line.split(" ")[1]);
+}
+
+let db: TestDatabase;
+beforeAll(async () => {
+  db = await createTestDatabase();
+});
+
+describe("pause and resume an @every line", () => {
+  it(
+    "drops its ticks while paused (through a crontab reload) and does not fill them in after resume",
+    async () => {
+      const crontab = `@every 1s beat ?id=paused-line {line: "p"}\n@every 1s beat ?id=control {line: "c"}\n`;
+      const daemon = await serveTestDaemon(db, tasks, { crontab });
+      await waitFor("the line to tick", () => ticksOf("p").length >= 2);
+      expect(await metric(daemon, 'pgmill_cron_paused{identifier="paused-line"}')).toBe(0);
+
+      const paused = expectJson<{ paused_since: string }>(
+        await runCli(["pause", "cron", "paused-line", "--json"], { databaseUrl: db.url }),
+      );
+      const pausedAt = Date.parse(paused.paused_since);
+      await waitFor("the pause in metrics", async () => (await metric(daemon, 'pgmill_cron_paused{identifier="paused-line"}')) === 1);
+      const status = expectJson<{ cronLines: { id: string; paused_since: string | null }[] }>(
+        await runCli(["status", "--json"], { databaseUrl: db.url }),
+      );
+      expect(status.cronLines.find((l) => l.id === "paused-line")?.paused_since).toBe(paused.paused_since);
+      expect(status.cronLines.find((l) => l.id === "control")?.paused_since).toBeNull();
+
+      // A reload (the same lines, reordered) keeps the pause.
+      await writeFile(daemon.crontabPath, `# reordered\n@every 1s beat ?id=control {line: "c"}\n@every 1s beat ?id=paused-line {line: "p"}\n`);
+      await waitFor("the reload", () => daemon.logs.lines.some((l) => l.msg === "crontab reloaded"));
+      const reloadedAt = Date.now();
+      await waitFor("3 control ticks after the reload", () => ticksOf("c").filter((t) => t > reloadedAt).length >= 3, 20_000);
+
+      const resumed = expectJson<{ resumed: boolean }>(await runCli(["resume", "cron", "paused-line", "--json"], { databaseUrl: db.url }));
+      expect(resumed.resumed).toBe(true);
+      const { rows } = await sql<{ resumed_at: Date }>`select resumed_at from pgmill.cron_pauses where identifier = 'paused-line'`.execute(
+        db.handle.db,
+      );
+      const resumedAt = rows[0]!.resumed_at.getTime();
+      await waitFor("ticks again after the resume", () => ticksOf("p").some((t) => t > resumedAt), 20_000);
+      // Nothing for the paused window: neither while paused nor filled in later.
+      expect(ticksOf("p").filter((t) => t >= pausedAt && t < resumedAt)).toEqual([]);
+      expect(ticksOf("c").filter((t) => t >= pausedAt && t < resumedAt).length).toBeGreaterThanOrEqual(3);
+      expect(await metric(daemon, 'pgmill_cron_paused{identifier="paused-line"}')).toBe(0);
+    },
+    SLOW_CLI_TIMEOUT,
+  );
+
+  it("refuses an unknown id, naming it and the known ones; resuming a running line says it was not paused", async () => {
+    await expect(sql`select pgmill.pause_cron('nope')`.execute(db.handle.db)).rejects.toThrow(
+      'unknown crontab line id "nope" (known: control, paused-line)',
+    );
+    await expect(sql`select pgmill.resume_cron('nope')`.execute(db.handle.db)).rejects.toThrow('unknown crontab line id "nope"');
+    const { rows } = await sql<{ resumed: boolean }>`select pgmill.resume_cron('control') as resumed`.execute(db.handle.db);
+    expect(rows[0]!.resumed).toBe(false);
+    // Pausing twice keeps the first pause.
+    const first = await sql<{ since: Date }>`select pgmill.pause_cron('control') as since`.execute(db.handle.db);
+    const second = await sql<{ since: Date }>`select pgmill.pause_cron('control') as since`.execute(db.handle.db);
+    expect(second.rows[0]!.since).toEqual(first.rows[0]!.since);
+    await sql`select pgmill.resume_cron('control')`.execute(db.handle.db);
+  });
+});
+
+describe("pause and resume a minute line with backfill (slow: waits for a real minute boundary)", () => {
+  it(
+    "a daemon starting after the resume does not backfill the minutes the pause dropped",
+    async () => {
+      const crontab = `* * * * * beat ?id=paused-minutely&fill=1h {line: "pm"}\n* * * * * beat ?id=control-minutely&fill=1h {line: "cm"}\n`;
+      // A first daemon registers both lines with the engine's cron, then the line is paused and the daemon goes away.
+      const first = await startTestDaemon(db, tasks, { crontab });
+      await sql`select pgmill.pause_cron('paused-minutely')`.execute(db.handle.db);
+      await first.daemon.shutdown();
+      const missedMinute = Math.ceil(Date.now() / 60_000) * 60_000;
+      await new Promise((resolve) => setTimeout(resolve, missedMinute - Date.now() + 1_500));
+      await sql`select pgmill.resume_cron('paused-minutely')`.execute(db.handle.db);
+
+      // The next daemon backfills the unpaused line's missed minute, not the paused one's.
+      await startTestDaemon(db, tasks, { crontab });
+      const control = await waitFor("the control line's missed minute to be backfilled", () =>
+        fired.find((f) => f.line === "cm" && Date.parse(f.job.cron!.ts) === missedMinute),
+      );
+      expect(control.job.cron!.backfilled).toBe(true);
+      // Both lines' backfill of a minute is one statement: had the paused line's been enqueued, it would have run too.
+      await waitFor("the jobs queue to drain", async () => {
+        const { rows } = await sql<{ n: number }>`select count(*)::int as n from graphile_worker.jobs where task_identifier = 'beat'`.execute(
+          db.handle.db,
+        );
+        return rows[0]!.n === 0;
+      });
+      expect(fired.filter((f) => f.line === "pm" && Date.parse(f.job.cron!.ts) === missedMinute)).toEqual([]);
+    },
+    120_000,
+  );
+});
+
+it("the CLI's pause and resume commands have help", async () => {
+  expectSuccess(await runCli(["pause", "cron", "--help"]));
+  expectSuccess(await runCli(["resume", "cron", "--help"]));
+}, SLOW_CLI_TIMEOUT);
