@@ -1,0 +1,82 @@
+import { sql } from "kysely";
+import { beforeAll, describe, expect, it } from "vitest";
+import { z } from "zod";
+import type { JobInfo } from "../../src/index.js";
+import { defineTask, taskRegistry } from "../../src/tasks/define-task.js";
+import { createTestDatabase, type TestDatabase } from "../support/test-database.js";
+import { serveTestDaemon, type ServedTestDaemon } from "../support/test-daemon.js";
+import { waitFor } from "../support/wait-for.js";
+
+// `?overlap=skip`: a tick is dropped while the line's previous run is queued or running.
+const started: { line: string; job: JobInfo }[] = [];
+const gates = new Map<string, () => void>();
+const held = (line: string) => new Promise<void>((resolve) => gates.set(line, resolve));
+const tasks = taskRegistry(
+  defineTask({
+    name: "slow",
+    payload: z.object({ line: z.string() }),
+    handler: async ({ line }, { job }) => {
+      started.push({ line, job });
+      await held(line);
+    },
+  }),
+);
+const startsOf = (line: string) => started.filter((s) => s.line === line);
+
+async function metric(daemon: ServedTestDaemon, series: string): Promise<number | undefined> {
+  const text = await (await fetch(`${daemon.baseUrl}/metrics`)).text();
+  const line = text.split("\n").find((l) => l.startsWith(`${series} `));
+  return line === undefined ? undefined : Number(line.split(" ")[1]);
+}
+
+const skips = (line: string) => `pgmill_cron_overlap_skips_total{identifier="${line}"}`;
+
+let db: TestDatabase;
+beforeAll(async () => {
+  db = await createTestDatabase();
+});
+
+describe("?overlap=skip on an @every line", () => {
+  it("skips ticks while the previous run is running, counts them, and runs again once it finished", async () => {
+    const crontab = `@every 1s slow ?id=slow-every&overlap=skip {line: "e"}\n@every 1h slow ?id=allowed {line: "a"}\n`;
+    const daemon = await serveTestDaemon(db, tasks, { crontab });
+    // Pre-initialised: the series exists before the first skip; lines that allow overlap have none.
+    expect(await metric(daemon, skips("slow-every"))).toBe(0);
+    expect(await metric(daemon, skips("allowed"))).toBeUndefined();
+
+    await waitFor("the first run to start", () => startsOf("e").length === 1);
+    await waitFor("three skipped ticks", async () => ((await metric(daemon, skips("slow-every"))) ?? 0) >= 3, 20_000);
+    expect(startsOf("e")).toHaveLength(1);
+    expect(daemon.logs.lines.some((l) => String(l.msg).startsWith("crontab tick skipped") && l.identifier === "slow-every")).toBe(true);
+    const { rows } = await sql<{ n: number }>`select count(*)::int as n from graphile_worker.jobs where key = 'pgmill-cron:slow-every'`.execute(
+      db.handle.db,
+    );
+    expect(rows[0]!.n).toBe(1);
+
+    gates.get("e")!();
+    await waitFor("a new tick's run once the previous one finished", () => startsOf("e").length === 2, 20_000);
+    gates.get("e")!();
+  }, 60_000);
+});
+
+describe("?overlap=skip on a minute line, two daemons (slow: waits for a real minute boundary)", () => {
+  it("the minute's tick is skipped while a run of the line is still running, and counted once over both daemons", async () => {
+    const crontab = `* * * * * slow ?id=slow-minutely&overlap=skip {line: "m"}\n`;
+    const daemons = await Promise.all([serveTestDaemon(db, tasks, { crontab }), serveTestDaemon(db, tasks, { crontab })]);
+    // Wait past the start-up minute, then start a run by hand: it shares the line's job key.
+    await waitFor("a fresh minute", () => Date.now() % 60_000 < 50_000, 15_000, 200);
+    const { rows } = await sql<{ id: string }>`select pgmill.run_cron_now('slow-minutely') as id`.execute(db.handle.db);
+    const manual = await waitFor("the manual run to start", () => startsOf("m").find((s) => s.job.id === String(rows[0]!.id)));
+    expect(manual.job.key).toBe("pgmill-cron:slow-minutely");
+    const nextMinute = Math.ceil(Date.now() / 60_000) * 60_000;
+
+    const total = async () => (await Promise.all(daemons.map((d) => metric(d, skips("slow-minutely"))))).reduce((a, b) => (a ?? 0) + (b ?? 0), 0);
+    await waitFor("the minute's tick to be skipped", async () => (await total()) === 1, 75_000, 500);
+    const { rows: recorded } = await sql<{ tick: Date }>`select tick from pgmill.cron_overlap_skips where identifier = 'slow-minutely'`.execute(
+      db.handle.db,
+    );
+    expect(recorded.map((r) => r.tick.getTime())).toEqual([nextMinute]);
+    expect(startsOf("m")).toHaveLength(1);
+    gates.get("m")!();
+  }, 120_000);
+});
