@@ -1,15 +1,20 @@
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import os from "node:os";
+import path from "node:path";
 import { describe, expect, it } from "vitest";
 import { z } from "zod";
 import { nextTicks, parseCrontabFile } from "../../src/crontab/parse-crontab.js";
 import { PgmillProblemsError } from "../../src/errors.js";
 import { defineTask, taskRegistry } from "../../src/tasks/define-task.js";
+import { expectJson, runCli, SLOW_CLI_TIMEOUT } from "../cli/run-cli.js";
+import { onFileCleanup } from "../support/file-cleanup.js";
 
 // The crontab syntax of the controls: `@every` lines and `?overlap=`. No database.
 const greet = defineTask({ name: "greet", payload: z.object({ name: z.string() }), handler: async () => {} });
 const noop = defineTask({ name: "noop", payload: z.object({}), maxAttempts: 3, handler: async () => {} });
 const tasks = taskRegistry(greet, noop);
 
-function problemsOf(text: string): string[] {
+function problemsOf(text: string): readonly string[] {
   try {
     parseCrontabFile(text, tasks, "crontab");
   } catch (error) {
@@ -96,4 +101,30 @@ describe("?overlap=", () => {
       "crontab:3: option 'overlap=skip' sets the job key itself; remove option 'jobKey'",
     ]);
   });
+});
+
+describe("pgmill cron check", () => {
+  it(
+    "accepts @every and ?overlap lines, printing their next ticks to the second",
+    async () => {
+      const dir = await mkdtemp(path.join(os.tmpdir(), "pgmill-cron-syntax-"));
+      onFileCleanup(() => rm(dir, { recursive: true, force: true }));
+      const file = path.join(dir, "crontab");
+      await writeFile(file, '@every 1m30s log-message ?id=ninety&overlap=skip {message: "x"}\n*/5 * * * * log-message ?id=five {message: "y"}\n');
+      const lines = expectJson<{ id: string; schedule: string; overlap: string; next_runs: string[] }[]>(
+        await runCli(["cron", "check", file, "--json"]),
+      );
+      expect(lines.map(({ next_runs: _n, ...line }) => line)).toEqual([
+        { line: 1, id: "ninety", task: "log-message", schedule: "@every 1m30s", timezone: "UTC", overlap: "skip" },
+        { line: 2, id: "five", task: "log-message", schedule: "*/5 * * * *", timezone: "UTC", overlap: "allow" },
+      ]);
+      expect(lines[0]!.next_runs).toHaveLength(3);
+      expect(lines[0]!.next_runs[0]).toMatch(/^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2} \+00:00$/);
+      await writeFile(file, "@every 10q log-message ?id=x\n");
+      const invalid = await runCli(["cron", "check", file]);
+      expect(invalid.code).toBe(2);
+      expect(invalid.stderr).toContain("crontab:1: '@every 10q': not a duration");
+    },
+    SLOW_CLI_TIMEOUT,
+  );
 });
