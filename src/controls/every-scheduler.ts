@@ -33,6 +33,11 @@ export class EveryScheduler {
   /** The crontab's lines (its `@every` ones are kept); takes effect at the next tick. */
   setLines(entries: readonly CrontabEntry[]): void {
     this.lines = entries.filter((e) => e.everyMs !== null);
+    // A new line starts at its next tick: the one just past is no daemon's to fill in.
+    const now = this.clock();
+    for (const e of this.lines) {
+      if (!this.handled.has(e.identifier)) this.handled.set(e.identifier, Math.floor(now / e.everyMs!) * e.everyMs!);
+    }
     if (this.running) this.schedule();
   }
 
