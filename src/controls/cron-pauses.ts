@@ -4,6 +4,9 @@ import type { Logger } from "../logging/logger.js";
 
 /** How often each daemon re-reads the pause windows: a pause takes effect for minute lines within this. */
 export const PAUSE_REFRESH_MS = 1_000;
+/** And once more this long before each minute, when graphile-worker's cron matches its lines. */
+const BEFORE_MINUTE_MS = 250;
+const MINUTE_MS = 60_000;
 
 interface Window {
   readonly from: number;
@@ -19,6 +22,7 @@ interface Window {
 export class CronPauses {
   private windows = new Map<string, Window[]>();
   private timer: NodeJS.Timeout | null = null;
+  private minuteTimer: NodeJS.Timeout | null = null;
 
   constructor(
     private readonly db: Db,
@@ -59,14 +63,31 @@ export class CronPauses {
   }
 
   start(): void {
-    this.timer ??= setInterval(() => {
-      this.refresh().catch((error: unknown) => this.logger.warn({ err: error }, "cannot read crontab pauses; keeping the last known"));
-    }, PAUSE_REFRESH_MS);
+    this.timer ??= setInterval(() => this.refreshQuietly(), PAUSE_REFRESH_MS);
     this.timer.unref();
+    this.beforeEachMinute();
   }
 
   stop(): void {
     if (this.timer) clearInterval(this.timer);
+    if (this.minuteTimer) clearTimeout(this.minuteTimer);
     this.timer = null;
+    this.minuteTimer = null;
+  }
+
+  private beforeEachMinute(): void {
+    const now = Date.now();
+    let at = Math.ceil(now / MINUTE_MS) * MINUTE_MS - BEFORE_MINUTE_MS;
+    if (at <= now) at += MINUTE_MS;
+    this.minuteTimer = setTimeout(() => {
+      if (this.timer === null) return; // stopped
+      this.refreshQuietly();
+      this.beforeEachMinute();
+    }, at - now);
+    this.minuteTimer.unref();
+  }
+
+  private refreshQuietly(): void {
+    this.refresh().catch((error: unknown) => this.logger.warn({ err: error }, "cannot read crontab pauses; keeping the last known"));
   }
 }

@@ -1,13 +1,21 @@
-import { writeFile } from "node:fs/promises";
+import { mkdtemp, writeFile } from "node:fs/promises";
+import os from "node:os";
+import path from "node:path";
 import { sql } from "kysely";
 import { beforeAll, describe, expect, it } from "vitest";
 import { z } from "zod";
+import { CronPauses } from "../../src/controls/cron-pauses.js";
+import { CrontabSchedule } from "../../src/crontab/crontab-schedule.js";
+import { digestOf } from "../../src/crontab/schedule-matcher.js";
 import type { JobInfo } from "../../src/index.js";
 import { defineTask, taskRegistry } from "../../src/tasks/define-task.js";
 import { expectJson, expectSuccess, runCli, SLOW_CLI_TIMEOUT } from "../cli/run-cli.js";
 import { createTestDatabase, type TestDatabase } from "../support/test-database.js";
 import { serveTestDaemon, startTestDaemon, type ServedTestDaemon } from "../support/test-daemon.js";
+import { captureLogs } from "../support/log-capture.js";
 import { waitFor } from "../support/wait-for.js";
+
+const MINUTE = 60_000;
 
 // pgmill.pause_cron / resume_cron and `pgmill pause|resume cron ID`.
 const fired: { line: string; job: JobInfo }[] = [];
@@ -123,3 +131,35 @@ it("the CLI's pause and resume commands have help", async () => {
   expectSuccess(await runCli(["pause", "cron", "--help"]));
   expectSuccess(await runCli(["resume", "cron", "--help"]));
 }, SLOW_CLI_TIMEOUT);
+
+describe("the matcher graphile-worker's cron calls each minute", () => {
+  it("refuses a paused line's ticks, from the pause on and inside an ended pause window, and takes the others", async () => {
+    const dir = await mkdtemp(path.join(os.tmpdir(), "pgmill-gate-"));
+    const file = path.join(dir, "crontab");
+    await writeFile(file, '* * * * * beat ?id=gated {line: "g"}\n* * * * * beat ?id=open {line: "o"}\n');
+    const { logger } = captureLogs();
+    const pauses = new CronPauses(db.handle.db, logger);
+    const schedule = new CrontabSchedule(file, tasks, logger, undefined, (id, t) => pauses.allows(id, t));
+    await schedule.load();
+    const match = (id: string, at: number) => schedule.items.find((i) => i.identifier === id)!.match(digestOf(new Date(at)));
+
+    await sql`insert into pgmill.cron_lines (identifier, task, schedule, published_by) values ('gated', 'beat', '* * * * *', 'test')
+              on conflict do nothing`.execute(db.handle.db);
+    const { rows } = await sql<{ since: Date }>`select pgmill.pause_cron('gated') as since`.execute(db.handle.db);
+    await pauses.refresh();
+    const nextMinute = Math.ceil((rows[0]!.since.getTime() + 1) / MINUTE) * MINUTE;
+    expect(match("gated", nextMinute)).toBe(false);
+    expect(match("gated", nextMinute - 2 * MINUTE)).toBe(true);
+    expect(match("open", nextMinute)).toBe(true);
+    await sql`select pgmill.resume_cron('gated')`.execute(db.handle.db);
+
+    // An ended window an hour ago: its minute stays refused, as a backfill would ask for it.
+    const hourAgo = Math.floor(Date.now() / MINUTE) * MINUTE - 60 * MINUTE;
+    await sql`insert into pgmill.cron_pauses (identifier, paused_at, resumed_at)
+              values ('gated', ${new Date(hourAgo - 30_000)}, ${new Date(hourAgo + 30_000)})`.execute(db.handle.db);
+    await pauses.refresh();
+    expect(match("gated", hourAgo)).toBe(false);
+    expect(match("gated", hourAgo + MINUTE)).toBe(true);
+    expect(match("gated", nextMinute + MINUTE)).toBe(true);
+  });
+});
