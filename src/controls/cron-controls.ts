@@ -2,7 +2,7 @@ import type { CrontabSchedule } from "../crontab/crontab-schedule.js";
 import { nextTicks, overlapJobKey } from "../crontab/parse-crontab.js";
 import type { DaemonEvents } from "../daemon/daemon-events.js";
 import type { Db } from "../db/database.js";
-import { pruneOverlapSkips, recordOverlapSkip } from "../engine/cron-ticks.js";
+import { checkOverlapSkip, pruneOverlapSkips } from "../engine/cron-ticks.js";
 import type { Logger } from "../logging/logger.js";
 import { noteCronTick, publishCronLines } from "./cron-lines.js";
 import type { CronPauses } from "./cron-pauses.js";
@@ -66,9 +66,10 @@ export class CronControls {
       const entry = this.crontab.entries.find((e) => e.identifier === identifier);
       if (!entry) continue;
       try {
-        if (entry.everyMs === null && entry.overlap === "skip" && (await recordOverlapSkip(this.db, identifier, overlapJobKey(identifier), at))) {
-          this.skipped(identifier, at);
-          continue;
+        if (entry.everyMs === null && entry.overlap === "skip") {
+          const { skipped, counted } = await checkOverlapSkip(this.db, identifier, overlapJobKey(identifier), at);
+          if (counted) this.skipped(identifier, at);
+          if (skipped) continue;
         }
         await noteCronTick(this.db, identifier, at, nextTicks(entry, at.getTime() + 1, 1)[0] ?? null);
       } catch (error) {

@@ -7,20 +7,23 @@ import type { Db } from "../db/database.js";
 /**
  * After cron enqueued a tick of an `?overlap=skip` line: its add_job (mode
  * unsafe_dedupe) added nothing if the line's job still there is an earlier
- * one (cron gives each tick's job run_at = the tick). The skip is recorded
- * once per tick; true on the one daemon whose row landed, which counts it.
- * (Should the earlier job finish between the tick and this check, the skip
- * goes uncounted.)
+ * one (cron gives each tick's job run_at = the tick). `counted` is true on the
+ * one daemon whose skip record landed, which counts it. (Should the earlier
+ * job finish between the tick and this check, the skip goes unnoticed.)
  */
-export async function recordOverlapSkip(db: Db, identifier: string, jobKey: string, tick: Date): Promise<boolean> {
-  const { rows } = await sql<{ identifier: string }>`
-    insert into pgmill.cron_overlap_skips (identifier, tick)
-    select ${identifier}, ${tick}::timestamptz
-     where exists (select 1 from graphile_worker.jobs where key = ${jobKey} and run_at <> ${tick}::timestamptz)
-    on conflict do nothing
-    returning identifier
+export async function checkOverlapSkip(db: Db, identifier: string, jobKey: string, tick: Date): Promise<{ skipped: boolean; counted: boolean }> {
+  const { rows } = await sql<{ skipped: boolean; counted: boolean }>`
+    with earlier as (
+      select exists (select 1 from graphile_worker.jobs where key = ${jobKey} and run_at <> ${tick}::timestamptz) as skipped
+    ), recorded as (
+      insert into pgmill.cron_overlap_skips (identifier, tick)
+      select ${identifier}, ${tick}::timestamptz from earlier where skipped
+      on conflict do nothing
+      returning identifier
+    )
+    select (select skipped from earlier) as skipped, exists (select 1 from recorded) as counted
   `.execute(db);
-  return rows.length > 0;
+  return rows[0]!;
 }
 
 /** Skip records older than a day are of no use (the counter is in metrics). */

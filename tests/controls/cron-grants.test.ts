@@ -1,7 +1,7 @@
 import { sql } from "kysely";
 import { beforeAll, describe, expect, inject, it } from "vitest";
 import { z } from "zod";
-import { pruneOverlapSkips, recordOverlapSkip } from "../../src/engine/cron-ticks.js";
+import { checkOverlapSkip, pruneOverlapSkips } from "../../src/engine/cron-ticks.js";
 import { openDatabase, type DatabaseHandle } from "../../src/db/database.js";
 import type { JobInfo } from "../../src/index.js";
 import { defineTask, taskRegistry } from "../../src/tasks/define-task.js";
@@ -71,7 +71,7 @@ describe("the runtime role and the crontab controls", () => {
     expect(resumed.rows[0]!.r).toBe(true);
     const job = await sql<{ id: string }>`select pgmill.run_cron_now('yearly-rt') as id`.execute(asRuntime.db);
     await waitFor("the run", () => jobs.some((j) => j.id === String(job.rows[0]!.id) && j.cron?.manual));
-    expect(await recordOverlapSkip(asRuntime.db, "yearly-rt", "pgmill-cron:yearly-rt", new Date())).toBe(false);
+    expect(await checkOverlapSkip(asRuntime.db, "yearly-rt", "pgmill-cron:yearly-rt", new Date())).toEqual({ skipped: false, counted: false });
     await pruneOverlapSkips(asRuntime.db);
   });
 

@@ -76,6 +76,11 @@ describe("?overlap=skip on a minute line, two daemons (slow: waits for a real mi
       db.handle.db,
     );
     expect(recorded.map((r) => r.tick.getTime())).toEqual([nextMinute]);
+    // A skipped tick is no run: status's last run of the line stays empty.
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    const { rows: line } = await sql<{ last_tick_at: Date | null }>`
+      select last_tick_at from pgmill.cron_lines where identifier = 'slow-minutely'`.execute(db.handle.db);
+    expect(line[0]!.last_tick_at).toBeNull();
     expect(startsOf("m")).toHaveLength(1);
     gates.get("m")!();
   }, 120_000);
