@@ -9,7 +9,7 @@ import { CrontabSchedule } from "../../src/crontab/crontab-schedule.js";
 import { digestOf } from "../../src/crontab/schedule-matcher.js";
 import type { JobInfo } from "../../src/index.js";
 import { defineTask, taskRegistry } from "../../src/tasks/define-task.js";
-import { expectJson, expectSuccess, runCli, SLOW_CLI_TIMEOUT } from "../cli/run-cli.js";
+import { expectJson, expectSuccess, parseTable, runCli, SLOW_CLI_TIMEOUT } from "../cli/run-cli.js";
 import { createTestDatabase, type TestDatabase } from "../support/test-database.js";
 import { serveTestDaemon, startTestDaemon, type ServedTestDaemon } from "../support/test-daemon.js";
 import { captureLogs } from "../support/log-capture.js";
@@ -53,9 +53,16 @@ describe("pause and resume an @every line", () => {
       );
       const pausedAt = Date.parse(paused.paused_since);
       await waitFor("the pause in metrics", async () => (await metric(daemon, 'pgmill_cron_paused{identifier="paused-line"}')) === 1);
-      const status = expectJson<{ cronLines: { id: string; paused_since: string | null }[] }>(
-        await runCli(["status", "--json"], { databaseUrl: db.url }),
-      );
+      const [json, text] = await Promise.all([
+        runCli(["status", "--json"], { databaseUrl: db.url }),
+        runCli(["status"], { databaseUrl: db.url }),
+      ]);
+      const status = expectJson<{ cronLines: { id: string; paused_since: string | null }[] }>(json);
+      const section = expectSuccess(text).split("\n\n").find((block) => block.startsWith("Crontab lines"))!;
+      const table = parseTable(section.split("\n").slice(1).join("\n"));
+      expect(table.header).toEqual(["id", "schedule", "timezone", "task", "overlap", "paused", "last_run", "next_run"]);
+      expect(table.rows.find((r) => r.id === "paused-line")).toMatchObject({ schedule: "@every 1s", paused: `since ${paused.paused_since}` });
+      expect(table.rows.find((r) => r.id === "control")).toMatchObject({ paused: "no" });
       expect(status.cronLines.find((l) => l.id === "paused-line")?.paused_since).toBe(paused.paused_since);
       expect(status.cronLines.find((l) => l.id === "control")?.paused_since).toBeNull();
 

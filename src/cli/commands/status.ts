@@ -51,9 +51,9 @@ export function registerStatus(program: Command): void {
     });
 }
 
-/** `paused: since …` or `no`, so the table reads at a glance. */
-function showPaused<T extends { paused_since: Date | null }>({ paused_since, ...row }: T) {
-  const { id, schedule, timezone, task, overlap, last_run, next_run } = row as unknown as Record<string, unknown>;
+/** A published crontab line as a table row: `paused` reads `since …` or `no` at a glance. */
+function showPaused(line: Awaited<ReturnType<typeof cronLineStatus>>[number]) {
+  const { id, schedule, timezone, task, overlap, paused_since, last_run, next_run } = line;
   return { id, schedule, timezone: timezone ?? "UTC", task, overlap, paused: paused_since ? `since ${paused_since.toISOString()}` : "no", last_run, next_run };
 }
 
