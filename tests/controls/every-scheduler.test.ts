@@ -1,3 +1,4 @@
+import { writeFile } from "node:fs/promises";
 import { sql } from "kysely";
 import { beforeAll, describe, expect, it } from "vitest";
 import { z } from "zod";
@@ -9,8 +10,14 @@ import { waitFor } from "../support/wait-for.js";
 
 // `@every` lines: pgmill's own scheduler, exactly once per tick over daemons.
 const jobs: JobInfo[] = [];
+const payloads: { line: string; n: number; at: number }[] = [];
 const tasks = taskRegistry(
   defineTask({ name: "beat", payload: z.object({ n: z.number() }), handler: async (_p, { job }) => void jobs.push(job) }),
+  defineTask({
+    name: "echo",
+    payload: z.object({ line: z.string(), n: z.number() }),
+    handler: async (p, { job }) => void payloads.push({ ...p, at: Date.parse(job.cron!.ts) }),
+  }),
 );
 const PERIOD_MS = 2_000;
 
@@ -43,4 +50,19 @@ describe("@every with two daemons", () => {
     );
     expect(rows[0]!.last_tick.getTime()).toBeGreaterThanOrEqual(ticks.at(-1)!);
   }, 90_000);
+});
+
+describe("@every and crontab reloads", () => {
+  it("takes a changed payload at the next tick and stops a removed line", async () => {
+    const daemon = await startTestDaemon(db, tasks, {
+      crontab: `@every 1s echo ?id=changing {line: "x", n: 1}\n@every 1s echo ?id=leaving {line: "y", n: 1}\n`,
+    });
+    await waitFor("both lines to tick", () => payloads.some((p) => p.line === "x") && payloads.some((p) => p.line === "y"));
+    await writeFile(daemon.crontabPath, `@every 1s echo ?id=changing {line: "x", n: 2}\n`);
+    await waitFor("the reload", () => daemon.logs.lines.some((l) => l.msg === "crontab reloaded"));
+    const reloadedAt = Date.now();
+    await waitFor("the new payload", () => payloads.filter((p) => p.line === "x" && p.n === 2).length >= 3);
+    // A removed line's last tick may have been enqueued as the reload landed; none after that.
+    expect(payloads.filter((p) => p.line === "y" && p.at > reloadedAt + 1_000)).toEqual([]);
+  }, 60_000);
 });
