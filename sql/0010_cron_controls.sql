@@ -13,8 +13,9 @@ create table pgmill.cron_lines (
   schedule     text not null,
   timezone     text,
   overlap      text not null default 'allow' check (overlap in ('allow', 'skip')),
-  last_tick_at timestamptz,
+  last_tick_at timestamptz,           -- the last tick enqueued by the schedule
   next_tick_at timestamptz,
+  last_manual_run_at timestamptz,     -- the last run_cron_now
   published_by text not null,
   published_at timestamptz not null default now()
 );
@@ -120,6 +121,7 @@ begin
     priority => (line.options->>'priority')::integer,
     job_key_mode => coalesce(line.options->>'jobKeyMode', 'replace')
   )).id into job_id;
+  update pgmill.cron_lines set last_manual_run_at = now() where identifier = line_id;
   return job_id;
 end;
 $$;

@@ -60,7 +60,7 @@ export function cronLineStatus(db: Db) {
   return db
     .selectFrom("pgmill.cron_lines as l")
     .leftJoin("pgmill.cron_pauses as p", (join) => join.onRef("p.identifier", "=", "l.identifier").on("p.resumed_at", "is", null))
-    .select(["l.identifier as id", "l.schedule", "l.timezone", "l.task", "l.overlap", "p.paused_at as paused_since", "l.last_tick_at as last_run", "l.next_tick_at as next_run"])
+    .select(["l.identifier as id", "l.schedule", "l.timezone", "l.task", "l.overlap", "p.paused_at as paused_since", "l.last_tick_at as last_run", "l.next_tick_at as next_run", "l.last_manual_run_at as last_run_by_hand"])
     .orderBy("l.identifier")
     .execute();
 }

@@ -95,6 +95,7 @@ export interface CronLinesTable {
   overlap: "allow" | "skip";
   last_tick_at: Timestamp | null;
   next_tick_at: Timestamp | null;
+  last_manual_run_at: Timestamp | null;
   published_by: string;
   published_at: Generated<Date>;
 }

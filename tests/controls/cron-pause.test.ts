@@ -60,7 +60,7 @@ describe("pause and resume an @every line", () => {
       const status = expectJson<{ cronLines: { id: string; paused_since: string | null }[] }>(json);
       const section = expectSuccess(text).split("\n\n").find((block) => block.startsWith("Crontab lines"))!;
       const table = parseTable(section.split("\n").slice(1).join("\n"));
-      expect(table.header).toEqual(["id", "schedule", "timezone", "task", "overlap", "paused", "last_run", "next_run"]);
+      expect(table.header).toEqual(["id", "schedule", "timezone", "task", "overlap", "paused", "last_run", "next_run", "last_run_by_hand"]);
       expect(table.rows.find((r) => r.id === "paused-line")).toMatchObject({ schedule: "@every 1s", paused: `since ${paused.paused_since}` });
       expect(table.rows.find((r) => r.id === "control")).toMatchObject({ paused: "no" });
       expect(status.cronLines.find((l) => l.id === "paused-line")?.paused_since).toBe(paused.paused_since);

@@ -36,6 +36,10 @@ describe("run a crontab line now", () => {
     expect(run.job).toMatchObject({ task: "report", queue: "reports", priority: 3, maxAttempts: 7 });
     expect(run.job.cron).toMatchObject({ backfilled: false, manual: true });
     expect(Math.abs(Date.parse(run.job.cron!.ts) - Date.now())).toBeLessThan(60_000);
+    // Status shows when the line last ran by hand.
+    const { rows: line } = await sql<{ at: Date | null }>`
+      select last_manual_run_at as at from pgmill.cron_lines where identifier = 'yearly-report'`.execute(db.handle.db);
+    expect(line[0]!.at).not.toBeNull();
   });
 
   it("works for @every lines too", async () => {

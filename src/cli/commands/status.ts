@@ -53,8 +53,9 @@ export function registerStatus(program: Command): void {
 
 /** A published crontab line as a table row: `paused` reads `since …` or `no` at a glance. */
 function showPaused(line: Awaited<ReturnType<typeof cronLineStatus>>[number]) {
-  const { id, schedule, timezone, task, overlap, paused_since, last_run, next_run } = line;
-  return { id, schedule, timezone: timezone ?? "UTC", task, overlap, paused: paused_since ? `since ${paused_since.toISOString()}` : "no", last_run, next_run };
+  const { id, schedule, timezone, task, overlap, paused_since, last_run, next_run, last_run_by_hand } = line;
+  const paused = paused_since ? `since ${paused_since.toISOString()}` : "no";
+  return { id, schedule, timezone: timezone ?? "UTC", task, overlap, paused, last_run, next_run, last_run_by_hand };
 }
 
 async function nextCronFires(file: string, tasks: TaskCatalog) {
