@@ -23,6 +23,7 @@ export class CronPauses {
   private windows = new Map<string, Window[]>();
   private timer: NodeJS.Timeout | null = null;
   private minuteTimer: NodeJS.Timeout | null = null;
+  private failing = false;
 
   constructor(
     private readonly db: Db,
@@ -88,6 +89,16 @@ export class CronPauses {
   }
 
   private refreshQuietly(): void {
-    this.refresh().catch((error: unknown) => this.logger.warn({ err: error }, "cannot read crontab pauses; keeping the last known"));
+    this.refresh().then(
+      () => {
+        if (this.failing) this.logger.info("crontab pauses are read again");
+        this.failing = false;
+      },
+      (error: unknown) => {
+        // Once per outage, not once a second.
+        if (!this.failing) this.logger.warn({ err: error }, "cannot read crontab pauses; keeping the last known");
+        this.failing = true;
+      },
+    );
   }
 }

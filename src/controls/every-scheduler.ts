@@ -21,6 +21,8 @@ export class EveryScheduler {
   private readonly handled = new Map<string, number>();
   private timer: NodeJS.Timeout | null = null;
   private running = false;
+  /** Lines whose last tick failed to enqueue (logged once until one succeeds). */
+  private readonly failing = new Set<string>();
   private busy: Promise<void> = Promise.resolve();
 
   constructor(
@@ -93,9 +95,13 @@ export class EveryScheduler {
             jobKeyMode,
             overlapSkip: entry.overlap === "skip",
           });
+          if (this.failing.delete(entry.identifier)) this.logger.info({ identifier: entry.identifier }, "@every ticks are enqueued again");
           this.outcome(entry.identifier, new Date(tick), result);
         } catch (error) {
-          this.logger.error({ err: error, identifier: entry.identifier, tick: new Date(tick) }, "could not enqueue an @every tick");
+          // Once per outage, not once a second.
+          if (this.failing.has(entry.identifier)) return;
+          this.failing.add(entry.identifier);
+          this.logger.error({ err: error, identifier: entry.identifier, tick: new Date(tick) }, "could not enqueue an @every tick; its ticks are dropped until the database answers");
         }
       }),
     );
