@@ -2,6 +2,7 @@ import { Command } from "commander";
 import { registerAdd } from "./commands/add.js";
 import { registerCancel } from "./commands/cancel.js";
 import { registerCron } from "./commands/cron.js";
+import { addPauseCron, addResumeCron } from "./commands/cron-pause.js";
 import { registerDashboard } from "./commands/dashboard.js";
 import { registerDlq } from "./commands/dlq.js";
 import { registerHistory } from "./commands/history.js";
@@ -28,8 +29,15 @@ export function buildProgram(usageErrors: { write(text: string): void } = proces
   for (const register of [registerRun, registerMigrate, registerAdd, registerCancel, registerCron, registerDlq, registerHistory, registerStatus, registerPause, registerDashboard]) {
     register(program);
   }
+  // `pause` / `resume` parents may come from another command file; add ours beneath them.
+  addPauseCron(parentCommand(program, "pause", "pause a task or a crontab line"));
+  addResumeCron(parentCommand(program, "resume", "resume a paused task or crontab line"));
   program.hook("preSubcommand", rejectUnknownCommand);
   return program;
+}
+
+function parentCommand(program: Command, name: string, description: string): Command {
+  return program.commands.find((c) => c.name() === name) ?? program.command(name).description(description);
 }
 
 /**

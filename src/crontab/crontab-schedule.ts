@@ -4,7 +4,7 @@ import path from "node:path";
 // The module, not a named import: `import "pgmill"` on a Node without
 // getSystemErrorMessage must get as far as its version check (src/require-node.ts).
 import util from "node:util";
-import type { EngineCronItem } from "../engine/cron-adapter.js";
+import { fieldMatcher, gatedMatcher, withSchedule, type EngineCronItem } from "../engine/cron-adapter.js";
 import { PgmillError } from "../errors.js";
 import type { Logger } from "../logging/logger.js";
 import type { AnyTask } from "../tasks/define-task.js";
@@ -34,6 +34,8 @@ export class CrontabSchedule {
     private readonly tasks: Readonly<Record<string, AnyTask>>,
     private readonly logger: Logger,
     private readonly onLoad: (identifiers: string[]) => void = () => undefined,
+    /** Whether a line's tick at this instant may be enqueued (false while the line is paused). */
+    private readonly allows: (identifier: string, instant: number) => boolean = () => true,
   ) {}
 
   get entries(): readonly CrontabEntry[] {
@@ -120,7 +122,11 @@ export class CrontabSchedule {
     this.loaded = true;
     this.lastText = text;
     this.entriesNow = entries;
-    this.items.splice(0, this.items.length, ...entries.map((e) => e.item));
+    // `@every` lines are pgmill's own scheduler's (src/controls/every-scheduler.ts), not the engine's.
+    const engineItems = entries
+      .filter((e) => e.everyMs === null)
+      .map((e) => withSchedule(e.item, e.item.options, gatedMatcher(fieldMatcher(e.item), (t) => this.allows(e.identifier, t))));
+    this.items.splice(0, this.items.length, ...engineItems);
     this.onLoad(entries.map((e) => e.identifier));
     this.logger.info(
       { file: this.file, lines: entries.length, identifiers: entries.map((e) => e.identifier) },

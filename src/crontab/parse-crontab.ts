@@ -1,6 +1,7 @@
 import { z } from "zod";
 import {
   asDigestMatcher,
+  dedupeOptions,
   fieldMatcher,
   parseCronLine,
   withSchedule,
@@ -10,8 +11,18 @@ import {
 import { JOB_LIMITS } from "../engine/job-limits.js";
 import { PgmillProblemsError } from "../errors.js";
 import { findTask, type AnyTask } from "../tasks/define-task.js";
-import { utcMatcher, zonedMatcher, type InstantMatcher } from "./schedule-matcher.js";
+import { parseEvery } from "./every-duration.js";
+import { nextRuns, utcMatcher, zonedMatcher, type InstantMatcher } from "./schedule-matcher.js";
 import { Zone } from "./zone.js";
+
+/** `?overlap=`: `allow` (the default) enqueues every tick; `skip` drops a tick while the line's previous run is queued or running. */
+export const OVERLAP_POLICIES = ["allow", "skip"] as const;
+export type OverlapPolicy = (typeof OVERLAP_POLICIES)[number];
+
+/** The job key a line with `?overlap=skip` gives its jobs: a tick finding one queued or running is skipped. */
+export function overlapJobKey(identifier: string): string {
+  return `pgmill-cron:${identifier}`;
+}
 
 /** One schedule line, ready for graphile-worker and for `pgmill cron check`. */
 export interface CrontabEntry {
@@ -20,8 +31,21 @@ export interface CrontabEntry {
   readonly identifier: string;
   readonly task: string;
   readonly timezone: string | null;
+  /** The schedule as written: the five fields, or `@every 10s`. */
+  readonly schedule: string;
+  /** `@every` lines: the period; pgmill schedules these itself (graphile-worker's cron is minute-granular). */
+  readonly everyMs: number | null;
+  readonly overlap: OverlapPolicy;
   readonly matchesAt: InstantMatcher;
   readonly item: EngineCronItem;
+}
+
+/** The line's next `count` ticks from `from` (ms). */
+export function nextTicks(entry: CrontabEntry, from: number, count: number): Date[] {
+  const every = entry.everyMs;
+  if (every === null) return nextRuns(entry.matchesAt, from, count);
+  const first = Math.ceil(from / every) * every;
+  return Array.from({ length: count }, (_, i) => new Date(first + i * every));
 }
 
 // "m h dom mon dow", the task, then optionally " ?options" and the payload.
@@ -61,9 +85,23 @@ export function parseCrontabFile(
   return entries;
 }
 
+// `@every 10s task ...`: graphile-worker parses the rest behind a placeholder schedule.
+const EVERY_LINE = /^@every(?:\s+(\S+))?(?:\s+(.*))?$/;
+const PLACEHOLDER_SCHEDULE = "* * * * *";
+
 function parseLine(source: string, line: number, tasks: Readonly<Record<string, AnyTask>>): CrontabEntry {
-  const { withoutTz, timezone } = extractTimezone(source);
+  const every = EVERY_LINE.exec(source);
+  if (!every && source.startsWith("@every")) throw new Error(`expected '@every DURATION task', e.g. '@every 30s my-task'`);
+  const everyMs = every ? parseEvery(every[1]) : null;
+  if (every && !every[2]) throw new Error(`'@every ${every[1]}' needs a task after the duration`);
+  const engineSource = every ? `${PLACEHOLDER_SCHEDULE} ${every[2]}` : source;
+  const { withoutTz, timezone, overlap } = extractPgmillOptions(engineSource);
   const item = parseCronLine(withoutTz, line);
+  if (every && timezone) throw new Error("option 'tz' does not apply to @every lines (their ticks are counted from the Unix epoch)");
+  if (every && item.options.backfillPeriod > 0) throw new Error("option 'fill' does not apply to @every lines: they are never backfilled");
+  if (overlap === "skip" && item.options.jobKey !== undefined) {
+    throw new Error("option 'overlap=skip' sets the job key itself; remove option 'jobKey'");
+  }
 
   const task = findTask(tasks, item.task);
   if (!task) throw new Error(`unknown task '${item.task}' (known: ${Object.keys(tasks).sort().join(", ")})`);
@@ -77,14 +115,22 @@ function parseLine(source: string, line: number, tasks: Readonly<Record<string, 
   const utc = fieldMatcher(item);
   const [minuteField, hourField] = source.split(/\s+/);
   const fixedTime = !minuteField!.startsWith("*") && !hourField!.startsWith("*");
-  const matchesAt = timezone ? zonedMatcher(utc, new Zone(timezone), fixedTime) : utcMatcher(utc);
-  const options = { ...item.options, maxAttempts: item.options.maxAttempts ?? task.maxAttempts };
+  const matchesAt: InstantMatcher =
+    everyMs !== null ? (instant) => instant % everyMs === 0 : timezone ? zonedMatcher(utc, new Zone(timezone), fixedTime) : utcMatcher(utc);
+  const options: EngineCronOptions = {
+    ...item.options,
+    maxAttempts: item.options.maxAttempts ?? task.maxAttempts,
+    ...(overlap === "skip" ? dedupeOptions(overlapJobKey(item.identifier)) : {}),
+  };
   return {
     line,
     source,
     identifier: item.identifier,
     task: item.task,
     timezone,
+    schedule: every ? `@every ${every[1]}` : source.split(/\s+/).slice(0, 5).join(" "),
+    everyMs,
+    overlap,
     matchesAt,
     item: withSchedule(item, options, timezone ? asDigestMatcher(matchesAt) : utc),
   };
@@ -128,24 +174,32 @@ function asSentAsJson(payload: unknown): unknown {
   return JSON.parse(json);
 }
 
-/** Pulls our `tz` option out of the command's options; graphile-worker rejects unknown keys. */
-function extractTimezone(source: string): { withoutTz: string; timezone: string | null } {
+/** Pulls our `tz` and `overlap` options out of the command's options; graphile-worker rejects unknown keys. */
+function extractPgmillOptions(source: string): { withoutTz: string; timezone: string | null; overlap: OverlapPolicy } {
   const parts = LINE_PARTS.exec(source);
-  if (!parts) return { withoutTz: source, timezone: null };
+  const none = { withoutTz: source, timezone: null, overlap: "allow" as const };
+  if (!parts) return none;
   const [, scheduleAndTask, options, rest] = parts as unknown as [string, string, string | undefined, string];
-  if (options === undefined) return { withoutTz: source, timezone: null };
+  if (options === undefined) return none;
   const kept: string[] = [];
   const zones: string[] = [];
+  const overlaps: string[] = [];
   for (const option of options.split("&")) {
     if (option.startsWith("tz=")) zones.push(decodeURIComponent(option.slice(3)));
+    else if (option.startsWith("overlap=")) overlaps.push(decodeURIComponent(option.slice(8)));
     else kept.push(option);
   }
-  if (zones.length === 0) return { withoutTz: source, timezone: null };
   if (zones.length > 1) throw new Error("option 'tz' is given more than once");
-  const timezone = zones[0]!;
-  if (!Zone.isValid(timezone)) {
+  if (overlaps.length > 1) throw new Error("option 'overlap' is given more than once");
+  const timezone = zones[0] ?? null;
+  if (timezone !== null && !Zone.isValid(timezone)) {
     throw new Error(`unknown timezone '${timezone}' in ?tz= (expected an IANA name such as Europe/Paris)`);
   }
+  const overlap = overlaps[0] ?? "allow";
+  if (!(OVERLAP_POLICIES as readonly string[]).includes(overlap)) {
+    throw new Error(`option 'overlap' must be ${OVERLAP_POLICIES.join(" or ")}, not '${overlap}'`);
+  }
+  if (zones.length === 0 && overlaps.length === 0) return none;
   const keptOptions = kept.length ? ` ?${kept.join("&")}` : "";
-  return { withoutTz: `${scheduleAndTask}${keptOptions}${rest}`, timezone };
+  return { withoutTz: `${scheduleAndTask}${keptOptions}${rest}`, timezone, overlap: overlap as OverlapPolicy };
 }

@@ -50,6 +50,12 @@ export interface DaemonEventMap {
   "cron:enqueued": [identifiers: string[], at: Date];
   /** The crontab (re)loaded with these lines. */
   "cron:loaded": [identifiers: string[]];
+  /** The crontab (re)loaded with these `?overlap=skip` lines. */
+  "cron:overlap-lines": [identifiers: string[]];
+  /** A tick of an `?overlap=skip` line was dropped (reported by one daemon only). */
+  "cron:overlap-skip": [identifier: string, tick: Date];
+  /** The crontab lines paused now changed. */
+  "cron:paused": [identifiers: string[]];
   /** This daemon marked silent peers dead and released their jobs. */
   reaped: [daemons: string[], jobs: number];
   /** A peer had reaped this daemon; it dropped its pool and goes on under a new id. */

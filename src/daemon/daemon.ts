@@ -1,4 +1,6 @@
 import type { Config } from "../config/config.js";
+import { CronControls } from "../controls/cron-controls.js";
+import { CronPauses } from "../controls/cron-pauses.js";
 import { CrontabSchedule } from "../crontab/crontab-schedule.js";
 import { resolveDatabase, type DatabaseTarget } from "../db/connect.js";
 import { openDatabase, type DatabaseHandle } from "../db/database.js";
@@ -76,6 +78,7 @@ export class Daemon {
     private readonly cancels: CancelWatcher,
     readonly pausedTasks: PausedTasks,
     readonly reschedules: RescheduleService,
+    private readonly cronControls: CronControls,
   ) {}
 
   static async start(
@@ -114,10 +117,15 @@ export class Daemon {
         logger,
       );
       events.emit("migrations", true);
-      const crontab = new CrontabSchedule(config.crontabPath, tasks, logger, (ids) => events.emit("cron:loaded", ids));
+      // Pauses first: the engine's cron asks them from its first (backfill) pass.
+      const pauses = new CronPauses(database.db, logger, (ids) => events.emit("cron:paused", ids));
+      await pauses.refresh();
+      const crontab = new CrontabSchedule(
+        config.crontabPath, tasks, logger, (ids) => events.emit("cron:loaded", ids), (id, instant) => pauses.allows(id, instant),
+      );
       await crontab.load();
       sessions = openSessionConnections(target, logger);
-      const daemon = Daemon.assemble(config, logger, events, target, database, sessions, crontab, tasks);
+      const daemon = Daemon.assemble(config, logger, events, target, database, sessions, crontab, pauses, tasks);
       await daemon.run();
       return daemon;
     } catch (error) {
@@ -136,6 +144,7 @@ export class Daemon {
     database: DatabaseHandle,
     sessions: SessionConnections,
     crontab: CrontabSchedule,
+    pauses: CronPauses,
     tasks: TaskCatalog,
   ): Daemon {
     const identity = new DaemonIdentity();
@@ -218,9 +227,10 @@ export class Daemon {
       events,
       logger,
     );
+    const cronControls = new CronControls(database.db, crontab, pauses, events, logger, () => identity.id);
     daemon = new Daemon(
       identity, events, config, logger, target, database, sessions, ledger, crontab, attempts, pool, heartbeat, lease, reaper, handlerResources,
-      cancels, pausedTasks, reschedules,
+      cancels, pausedTasks, reschedules, cronControls,
     );
     onCronEnqueued(pool.events, (identifiers, at) => events.emit("cron:enqueued", identifiers, at));
     nudgeFreedQueues(pool.events, config.batchDelayMs);
@@ -286,6 +296,7 @@ export class Daemon {
     // Before the pool: no job of a paused task starts unchecked.
     await this.pausedTasks.start();
     this.reschedules.start();
+    await this.cronControls.start();
     await this.pool.start();
     this.heartbeat.start();
     // Runs through the drain too: a cancel still reaches an attempt the shutdown waits for.
@@ -342,6 +353,7 @@ export class Daemon {
 
   private async close(): Promise<void> {
     await this.cancels.stop();
+    await this.cronControls.stop();
     await this.ledger.close(LEDGER_CLOSE_MS);
     // After the ledger: its last rows may carry retry requests. Left over, any daemon applies them.
     await this.reschedules.stop().catch((error) => this.logger.warn({ err: error }, "applying the last job reschedules failed"));
@@ -358,6 +370,7 @@ export class Daemon {
 
   private stopBackgroundWork(): void {
     this.crontab.stop();
+    void this.cronControls.stop();
     if (this.sweepTimer) clearInterval(this.sweepTimer);
     if (this.retentionTimer) clearInterval(this.retentionTimer);
     this.sweepTimer = null;

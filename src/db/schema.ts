@@ -120,10 +120,48 @@ export interface HeldJobsTable {
   held_at: Generated<Date>;
 }
 
+/** The crontab lines the daemons last loaded (sql/0010). */
+export interface CronLinesTable {
+  identifier: string;
+  task: string;
+  payload: Json;
+  options: Json;
+  schedule: string;
+  timezone: string | null;
+  overlap: "allow" | "skip";
+  last_tick_at: Timestamp | null;
+  next_tick_at: Timestamp | null;
+  last_manual_run_at: Timestamp | null;
+  published_by: string;
+  published_at: Generated<Date>;
+}
+
+/** Pause windows of crontab lines; `resumed_at` null while paused (sql/0010). */
+export interface CronPausesTable {
+  id: Generated<string>;
+  identifier: string;
+  paused_at: Generated<Date>;
+  resumed_at: Timestamp | null;
+}
+
+export interface CronEveryTicksTable {
+  identifier: string;
+  last_tick: Timestamp;
+}
+
+export interface CronOverlapSkipsTable {
+  identifier: string;
+  tick: Timestamp;
+}
+
 export interface Database {
   "pgmill.job_reschedules": JobReschedulesTable;
   "pgmill.paused_tasks": PausedTasksTable;
   "pgmill.held_jobs": HeldJobsTable;
+  "pgmill.cron_lines": CronLinesTable;
+  "pgmill.cron_pauses": CronPausesTable;
+  "pgmill.cron_every_ticks": CronEveryTicksTable;
+  "pgmill.cron_overlap_skips": CronOverlapSkipsTable;
   "pgmill.daemons": DaemonsTable;
   "pgmill.job_runs": JobRunsTable;
   "pgmill.dead_letters": DeadLettersTable;

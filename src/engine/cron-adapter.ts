@@ -38,6 +38,28 @@ export function withSchedule(item: EngineCronItem, options: EngineCronOptions, m
   return { ...item, options, match };
 }
 
+/**
+ * Options that make a tick add nothing while a job with this key is queued or
+ * running: add_job's `unsafe_dedupe` mode, which cron passes to add_job as it
+ * is (its crontab grammar and typings know only replace and preserve_run_at).
+ */
+export function dedupeOptions(jobKey: string): Pick<EngineCronOptions, "jobKey" | "jobKeyMode"> {
+  return { jobKey, jobKeyMode: "unsafe_dedupe" as unknown as EngineCronOptions["jobKeyMode"] };
+}
+
+/**
+ * Wraps a line's matcher so ticks `allows` refuses (a paused line's) are
+ * neither enqueued nor backfilled: cron asks the matcher for the current
+ * minute and, at start-up, for each minute of a backfill.
+ */
+export function gatedMatcher(match: DigestMatcher, allows: (instant: number) => boolean, clock: () => number = Date.now): DigestMatcher {
+  return (digest) => {
+    if (!match(digest)) return false;
+    const instant = instantOfDigest(digest, clock());
+    return instant === null || allows(instant);
+  };
+}
+
 /** The field matcher graphile-worker built from the line's five schedule fields. */
 export function fieldMatcher(item: EngineCronItem): DigestMatcher {
   return item.match as DigestMatcher;
@@ -70,6 +92,8 @@ export function asDigestMatcher(matcher: (instant: number) => boolean, clock: ()
 export interface CronTick {
   readonly ts: string;
   readonly backfilled: boolean;
+  /** Enqueued by hand (`pgmill.run_cron_now`, `pgmill cron run`), not by a tick. */
+  readonly manual: boolean;
 }
 
 /**
@@ -79,8 +103,9 @@ export interface CronTick {
 export function splitCronMetadata(raw: unknown): { payload: unknown; cron: CronTick | null } {
   if (!raw || typeof raw !== "object" || Array.isArray(raw) || !("_cron" in raw)) return { payload: raw, cron: null };
   const { _cron, ...payload } = raw as { _cron: unknown };
-  const meta = _cron as { ts?: unknown; backfilled?: unknown } | null;
-  const cron = meta && typeof meta.ts === "string" ? { ts: meta.ts, backfilled: meta.backfilled === true } : null;
+  const meta = _cron as { ts?: unknown; backfilled?: unknown; manual?: unknown } | null;
+  const cron =
+    meta && typeof meta.ts === "string" ? { ts: meta.ts, backfilled: meta.backfilled === true, manual: meta.manual === true } : null;
   return { payload, cron };
 }
 

@@ -249,6 +249,36 @@ export class PgmillMetrics {
     events.on("cron:enqueued", (identifiers, at) => {
       for (const identifier of identifiers) cronLast.set({ identifier }, at.getTime() / 1000);
     });
+
+    const overlapSkips = new Counter({
+      name: "pgmill_cron_overlap_skips_total",
+      help: "Ticks of ?overlap=skip crontab lines dropped because the previous run was still queued or running (counted by one daemon per tick; sum across replicas).",
+      labelNames: ["identifier"],
+      registers: r,
+    });
+    events.on("cron:overlap-lines", (identifiers) => {
+      for (const identifier of identifiers) overlapSkips.inc({ identifier }, 0);
+    });
+    events.on("cron:overlap-skip", (identifier) => overlapSkips.inc({ identifier }));
+
+    const cronPaused = new Gauge({
+      name: "pgmill_cron_paused",
+      help: "1 while the crontab line is paused (pgmill.pause_cron), else 0.",
+      labelNames: ["identifier"],
+      registers: r,
+    });
+    let pausedLines = new Set<string>();
+    const showPaused = () => {
+      for (const identifier of knownLines) cronPaused.set({ identifier }, pausedLines.has(identifier) ? 1 : 0);
+    };
+    events.on("cron:loaded", () => {
+      cronPaused.reset();
+      showPaused();
+    });
+    events.on("cron:paused", (identifiers) => {
+      pausedLines = new Set(identifiers);
+      showPaused();
+    });
   }
 
   /** Queue gauges read the database through this once the daemon has one. */

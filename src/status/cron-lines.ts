@@ -1,7 +1,6 @@
 import { readFile } from "node:fs/promises";
 import path from "node:path";
-import { parseCrontabFile } from "../crontab/parse-crontab.js";
-import { nextRuns } from "../crontab/schedule-matcher.js";
+import { nextTicks, parseCrontabFile } from "../crontab/parse-crontab.js";
 import { PgmillProblemsError } from "../errors.js";
 import type { TaskCatalog } from "../tasks/task-catalog.js";
 
@@ -10,6 +9,8 @@ export interface CronLine {
   readonly id: string;
   readonly task: string;
   readonly timezone: string;
+  /** An `@every` line: its runs fall on seconds. */
+  readonly subMinute: boolean;
   readonly nextRuns: readonly Date[];
 }
 
@@ -30,7 +31,8 @@ export async function readCronLines(file: string, tasks: TaskCatalog, count: num
       id: entry.identifier,
       task: entry.task,
       timezone: entry.timezone ?? "UTC",
-      nextRuns: nextRuns(entry.matchesAt, now, count),
+      subMinute: entry.everyMs !== null,
+      nextRuns: nextTicks(entry, now, count),
     }));
     return { lines, problems: [] };
   } catch (error) {
@@ -40,8 +42,8 @@ export async function readCronLines(file: string, tasks: TaskCatalog, count: num
   }
 }
 
-/** ISO-like local time with its UTC offset, e.g. 2026-03-29 03:30 +02:00. */
-export function formatInZone(instant: Date, timeZone: string): string {
+/** ISO-like local time with its UTC offset, e.g. 2026-03-29 03:30 +02:00 (with seconds for `@every` lines). */
+export function formatInZone(instant: Date, timeZone: string, seconds = false): string {
   const parts = Object.fromEntries(
     new Intl.DateTimeFormat("en-CA", {
       timeZone,
@@ -51,11 +53,13 @@ export function formatInZone(instant: Date, timeZone: string): string {
       day: "2-digit",
       hour: "2-digit",
       minute: "2-digit",
+      ...(seconds ? { second: "2-digit" as const } : {}),
       timeZoneName: "longOffset",
     })
       .formatToParts(instant)
       .map((p) => [p.type, p.value]),
   );
   const offset = String(parts.timeZoneName).replace("GMT", "") || "+00:00";
-  return `${parts.year}-${parts.month}-${parts.day} ${parts.hour}:${parts.minute} ${offset}`;
+  const secondsPart = seconds ? `:${parts.second}` : "";
+  return `${parts.year}-${parts.month}-${parts.day} ${parts.hour}:${parts.minute}${secondsPart} ${offset}`;
 }

@@ -13,8 +13,8 @@ export interface JobInfo {
   readonly priority: number;
   readonly runAt: Date;
   readonly createdAt: Date;
-  /** Set when the crontab enqueued the job: the schedule time it fired for. */
-  readonly cron: { readonly ts: string; readonly backfilled: boolean } | null;
+  /** Set when the crontab enqueued the job: the schedule time it fired for; `manual` when run by hand (`pgmill cron run`). */
+  readonly cron: { readonly ts: string; readonly backfilled: boolean; readonly manual: boolean } | null;
 }
 
 /** The daemon's settings a handler may read: never a connection string or other credential. */

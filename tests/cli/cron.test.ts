@@ -102,8 +102,8 @@ describe("pgmill cron check", { timeout: SLOW_CLI_TIMEOUT }, () => {
     const startedAt = Date.now();
     const lines = expectJson<CheckedLine[]>(await runCli(["cron", "check", goodFile, "--json"]));
     expect(lines.map(({ next_runs: _runs, ...line }) => line)).toEqual([
-      { line: 2, id: "morning", task: "log-message", timezone: "Europe/Paris" },
-      { line: 4, id: "quarter", task: "log-message", timezone: "UTC" },
+      { line: 2, id: "morning", task: "log-message", schedule: "0 9 * * *", timezone: "Europe/Paris", overlap: "allow" },
+      { line: 4, id: "quarter", task: "log-message", schedule: "*/15 * * * *", timezone: "UTC", overlap: "allow" },
     ]);
     const [morning, quarter] = lines;
     expect(morning!.next_runs).toHaveLength(3);
@@ -123,7 +123,7 @@ describe("pgmill cron check", { timeout: SLOW_CLI_TIMEOUT }, () => {
 
   it("prints a table with a header row when --json is not given", async () => {
     const table = parseTable(expectSuccess(await runCli(["cron", "check", goodFile])));
-    expect(table.header).toEqual(["line", "id", "task", "timezone", "next_runs"]);
+    expect(table.header).toEqual(["line", "id", "task", "schedule", "timezone", "overlap", "next_runs"]);
     expect(table.rows.map((row) => [row.line, row.id, row.task, row.timezone])).toEqual([
       ["2", "morning", "log-message", "Europe/Paris"],
       ["4", "quarter", "log-message", "UTC"],

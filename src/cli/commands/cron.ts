@@ -4,13 +4,13 @@ import type { Command } from "commander";
 import { z } from "zod";
 import { loadConfig } from "../../config/config.js";
 import { checkAll, PgmillError } from "../../errors.js";
-import { parseCrontabFile } from "../../crontab/parse-crontab.js";
-import { nextRuns } from "../../crontab/schedule-matcher.js";
+import { runCronNow } from "../../controls/cron-operator.js";
+import { nextTicks, parseCrontabFile } from "../../crontab/parse-crontab.js";
 import { formatInZone } from "../../status/cron-lines.js";
 import { loadTasks } from "../../tasks/task-catalog.js";
 import { parseArguments, positiveInt } from "../arguments.js";
-import { printRows } from "../output.js";
-import { withTasksOption } from "../with-database.js";
+import { printObject, printRows } from "../output.js";
+import { commandConfig, withDatabase, withTasksOption } from "../with-database.js";
 
 export function registerCron(program: Command): void {
   const cron = program.command("cron").description("crontab tools");
@@ -36,10 +36,24 @@ export function registerCron(program: Command): void {
           line: entry.line,
           id: entry.identifier,
           task: entry.task,
+          schedule: entry.schedule,
           timezone: entry.timezone ?? "UTC",
-          next_runs: nextRuns(entry.matchesAt, now, count).map((d) => formatInZone(d, entry.timezone ?? "UTC")),
+          overlap: entry.overlap,
+          next_runs: nextTicks(entry, now, count).map((d) => formatInZone(d, entry.timezone ?? "UTC", entry.everyMs !== null)),
         })),
         { json: options.json === true, empty: "crontab has no schedules" },
       );
+    });
+
+  cron
+    .command("run")
+    .description("enqueue a crontab line's job now, with its payload and options (the handler's job.cron.manual is true)")
+    .argument("<id>", "the line's ?id= (as the daemons loaded it)")
+    .option("--database-url <url>", "Postgres connection string (default: the running daemon's embedded Postgres)")
+    .option("--json", "print JSON")
+    .action(async (id: string, options: { json?: boolean; databaseUrl?: string }) => {
+      await withDatabase(commandConfig(options), async ({ database }) => {
+        printObject({ cron: id, job_id: await runCronNow(database.db, id) }, { json: options.json === true });
+      });
     });
 }

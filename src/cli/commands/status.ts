@@ -1,6 +1,7 @@
 import path from "node:path";
 import type { Command } from "commander";
 import { cancelsInProgress } from "../../controls/cancel-queries.js";
+import { cronLineStatus } from "../../controls/cron-lines.js";
 import { jobsByTaskAndState, runningJobs } from "../../engine/job-reads.js";
 import { readCronLines } from "../../status/cron-lines.js";
 import { daemons, pendingDeadLettersByTask } from "../../status/status-queries.js";
@@ -18,7 +19,7 @@ export function registerStatus(program: Command): void {
       const config = commandConfig(options);
       const tasks = await loadTasks({ tasksDir: config.tasksDir });
       await withDatabase(config, async ({ database }) => {
-        const [daemonRows, jobs, running, cancels, deadLetters, cron, paused] = await Promise.all([
+        const [daemonRows, jobs, running, cancels, deadLetters, cron, paused, cronLines] = await Promise.all([
           daemons(database.db),
           jobsByTaskAndState(database.db, Object.keys(tasks)),
           runningJobs(database.db),
@@ -26,9 +27,10 @@ export function registerStatus(program: Command): void {
           pendingDeadLettersByTask(database.db),
           nextCronFires(config.crontabPath, tasks),
           pausedTasks(database.db),
+          cronLineStatus(database.db),
         ]);
         if (options.json) {
-          process.stdout.write(`${JSON.stringify({ daemons: daemonRows, jobs, running, cancels, deadLetters, cron, paused }, null, 2)}\n`);
+          process.stdout.write(`${JSON.stringify({ daemons: daemonRows, jobs, running, cancels, deadLetters, cron, paused, cronLines }, null, 2)}\n`);
           return;
         }
         for (const [title, rows, empty] of [
@@ -39,6 +41,7 @@ export function registerStatus(program: Command): void {
           ["Paused tasks", paused, "no task paused"],
           ["Dead letters (pending retry)", deadLetters, "no dead letters"],
           [`Next cron fires (${path.basename(config.crontabPath)})`, cron, "no schedules"],
+          ["Crontab lines (as the daemons loaded them)", cronLines.map(showPaused), "no crontab lines published by a daemon"],
         ] as const) {
           process.stdout.write(`\n${title}\n`);
           printRows(rows, { json: false, empty });
@@ -50,6 +53,13 @@ export function registerStatus(program: Command): void {
         }
       });
     });
+}
+
+/** A published crontab line as a table row: `paused` reads `since …` or `no` at a glance. */
+function showPaused(line: Awaited<ReturnType<typeof cronLineStatus>>[number]) {
+  const { id, schedule, timezone, task, overlap, paused_since, last_run, next_run, last_run_by_hand } = line;
+  const paused = paused_since ? `since ${paused_since.toISOString()}` : "no";
+  return { id, schedule, timezone: timezone ?? "UTC", task, overlap, paused, last_run, next_run, last_run_by_hand };
 }
 
 async function nextCronFires(file: string, tasks: TaskCatalog) {

@@ -21,7 +21,7 @@ ${
     ? html`<table id="cron"><thead><tr><th class="num">line</th><th>id</th><th>task</th><th>time zone</th><th>next runs (local time)</th><th>next run (UTC)</th></tr></thead>
 <tbody>${lines.map(
         (l) => html`<tr><td class="num">${l.line}</td><td>${l.id}</td><td><a href="/runs?task=${encodeURIComponent(l.task)}">${l.task}</a></td><td>${l.timezone}</td>
-  <td>${l.nextRuns.map((d, i) => html`${i ? html`<br>` : ""}${formatInZone(d, l.timezone)}`)}</td><td>${l.nextRuns[0]?.toISOString().slice(0, 16).replace("T", " ") ?? ""}</td></tr>`,
+  <td>${l.nextRuns.map((d, i) => html`${i ? html`<br>` : ""}${formatInZone(d, l.timezone, l.subMinute)}`)}</td><td>${l.nextRuns[0]?.toISOString().slice(0, 16).replace("T", " ") ?? ""}</td></tr>`,
       )}</tbody></table>`
     : problems.length
       ? ""
