@@ -6,6 +6,7 @@ import { moveToDeadLetters } from "../dead-letters/move-to-dead-letters.js";
 import { jobsLockedBy } from "../engine/job-reads.js";
 import { releaseLocks } from "../engine/job-writes.js";
 import { jobsWithPendingReschedule } from "../engine/job-reschedules.js";
+import { releaseDaemonTaskSlots } from "../controls/task-limit-queries.js";
 import { jobRunRow } from "../ledger/rows.js";
 import type { Logger } from "../logging/logger.js";
 import type { DaemonEvents } from "./daemon-events.js";
@@ -74,6 +75,8 @@ export class Reaper {
         ),
       );
       const { jobs, lettered } = await this.releaseHeld(trx, owners);
+      // Their concurrency slots go with their jobs, and as many waiting jobs are made due (found by the next fetch).
+      await releaseDaemonTaskSlots(trx, dead.map((d) => d.id));
       // Keep a week of history about daemons that are gone.
       await trx
         .deleteFrom("pgmill.daemons")

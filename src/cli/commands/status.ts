@@ -7,6 +7,7 @@ import { nextRuns } from "../../crontab/schedule-matcher.js";
 import { jobsByTaskAndState, runningJobs } from "../../engine/job-reads.js";
 import { daemons, pendingDeadLettersByTask } from "../../status/status-queries.js";
 import { pausedTasks } from "../../controls/pause-queries.js";
+import { limitedTaskStatus } from "../../controls/task-limit-queries.js";
 import { loadTasks, type TaskCatalog } from "../../tasks/task-catalog.js";
 import { printRows } from "../output.js";
 import { commandConfig, withDatabase, withTasksOption } from "../with-database.js";
@@ -28,8 +29,9 @@ export function registerStatus(program: Command): void {
           nextCronFires(config.crontabPath, tasks),
           pausedTasks(database.db),
         ]);
+        const limits = await limitedTaskStatus(database.db, Object.values(tasks));
         if (options.json) {
-          process.stdout.write(`${JSON.stringify({ daemons: daemonRows, jobs, running, deadLetters, cron, paused }, null, 2)}\n`);
+          process.stdout.write(`${JSON.stringify({ daemons: daemonRows, jobs, running, deadLetters, cron, paused, limits }, null, 2)}\n`);
           return;
         }
         for (const [title, rows, empty] of [
@@ -37,6 +39,7 @@ export function registerStatus(program: Command): void {
           ["Jobs by task and state", jobs, "no jobs queued"],
           ["Running (locked) jobs", running, "nothing running"],
           ["Paused tasks", paused, "no task paused"],
+          ["Limited tasks (cluster-wide)", limits, "no task has concurrency or rateLimit"],
           ["Dead letters (pending retry)", deadLetters, "no dead letters"],
           [`Next cron fires (${path.basename(config.crontabPath)})`, cron, "no schedules"],
         ] as const) {
