@@ -32,7 +32,7 @@ export const taskLimitsSchema = z.object({
   /** At most this many attempts of the task running at once, over all daemons. */
   concurrency: count("attempts").optional(),
   /** At most `max` attempts started per window of `per`, over all daemons. */
-  rateLimit: z.strictObject({ max: count("attempts"), per: window }, { error: () => 'expected { max: 10, per: "1s" }' }).optional(),
+  rateLimit: z.strictObject({ max: count("attempts"), per: window }, { error: (issue) => (issue.code === "invalid_type" ? 'expected { max: 10, per: "1s" }' : undefined) }).optional(),
 });
 
 /** What `defineTask` takes. */

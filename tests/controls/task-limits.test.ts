@@ -11,7 +11,7 @@ import { waitFor } from "../support/wait-for.js";
 // Cluster-wide limits with two daemons on one database: what history says
 // about the attempts that ran (pgmill.job_runs), not what the daemons say.
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 const tasks = taskRegistry(
   defineTask({ name: "three-at-once", payload: z.object({}), concurrency: 3, handler: () => sleep(300) }),
