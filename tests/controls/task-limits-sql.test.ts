@@ -2,6 +2,7 @@ import { sql } from "kysely";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { releaseDaemonTaskSlots, releaseTaskSlot, takeTaskRate, takeTaskSlot, taskLimitUse } from "../../src/controls/task-limit-queries.js";
 import { openDatabase, type DatabaseHandle } from "../../src/db/database.js";
+import { createLoginRole } from "../support/database-roles.js";
 import { addJobsAtOnce, jobInEngine } from "../support/sql-jobs.js";
 import { createTestDatabase, type TestDatabase } from "../support/test-database.js";
 
@@ -142,5 +143,40 @@ describe("rate windows", () => {
   it("rejects a bad max or window with a clear error", async () => {
     await expect(takeTaskRate(db.handle.db, { task: "rate-b", max: 0, perMs: 1000 })).rejects.toThrow(/max_starts must be at least 1/);
     await expect(takeTaskRate(db.handle.db, { task: "rate-b", max: 1, perMs: 0 })).rejects.toThrow(/per_seconds positive/);
+  });
+});
+
+describe("as the least-privilege runtime role", () => {
+  it("takes, releases and reads slots and rate windows with only what grant_runtime gave it", async () => {
+    // The role first, then its database: cleanup drops the database (and the grants in it) before the role.
+    const runtime = await createLoginRole("pgmill_limits_rt");
+    const own = await createTestDatabase();
+    await sql`select pgmill.grant_runtime(${runtime.name})`.execute(own.handle.db);
+    const asRuntime = openDatabase(runtime.url(own.name), { maxConnections: 2, applicationName: "pgmill-test-runtime" });
+    try {
+      const ids = await addJobsAtOnce(own.handle.db, "rt", 2);
+      await sql`update graphile_worker._private_jobs set locked_by = 'rt-worker', locked_at = now() where id = any(${ids}::bigint[])`.execute(own.handle.db);
+      expect(await takeTaskSlot(asRuntime.db, { task: "rt", limit: 1, jobId: ids[0]!, lockId: "rt-worker", daemonId: "d" })).toBe(0);
+      expect(await takeTaskSlot(asRuntime.db, { task: "rt", limit: 1, jobId: ids[1]!, lockId: "rt-worker", daemonId: "d" })).toBe(1);
+      expect((await taskLimitUse(asRuntime.db, ["rt"]))[0]).toMatchObject({ running: 1, waiting: 1 });
+      expect(await releaseTaskSlot(asRuntime.db, ids[0]!)).toBe(0);
+      await takeTaskSlot(asRuntime.db, { task: "rt", limit: 1, jobId: ids[1]!, lockId: "rt-worker", daemonId: "d" });
+      await releaseDaemonTaskSlots(asRuntime.db, ["d"]);
+      expect(await takeTaskRate(asRuntime.db, { task: "rt", max: 1, perMs: 60_000 })).toBeNull();
+      expect(await takeTaskRate(asRuntime.db, { task: "rt", max: 1, perMs: 60_000 })).toBeInstanceOf(Date);
+    } finally {
+      await asRuntime.close();
+    }
+  });
+
+  it("cannot be called by a role that was not granted it", async () => {
+    const stranger = await createLoginRole("pgmill_limits_none");
+    const own = await createTestDatabase();
+    const asStranger = openDatabase(stranger.url(own.name), { maxConnections: 1, applicationName: "pgmill-test-stranger" });
+    try {
+      await expect(takeTaskRate(asStranger.db, { task: "x", max: 1, perMs: 1000 })).rejects.toThrow(/permission denied/);
+    } finally {
+      await asStranger.close();
+    }
   });
 });
