@@ -6,6 +6,7 @@ import { z } from "zod";
 import { limitedTaskStatus } from "../../src/controls/task-limit-queries.js";
 import { builtInTasks } from "../../src/tasks/index.js";
 import { defineTask, taskRegistry } from "../../src/tasks/define-task.js";
+import { expectSuccess, runCli, SLOW_CLI_TIMEOUT } from "../cli/run-cli.js";
 import { spawnDaemon } from "../support/daemon-process.js";
 import { addJobWithSql } from "../support/sql-jobs.js";
 import { startTestDaemon } from "../support/test-daemon.js";
@@ -88,6 +89,14 @@ describe("kill -9 of a daemon holding task slots", () => {
     const left = await db.handle.db.selectFrom("pgmill.task_slots").selectAll().where("daemon_id", "=", victimId).execute();
     expect(left).toHaveLength(LIMIT);
 
+    // What an operator sees meanwhile: the limit, and its slots in use (their jobs still locked by the dead daemon).
+    const status = await runCli(["status", "--json", "--tasks", dir], { databaseUrl: db.url });
+    expectSuccess(status);
+    const { limits } = JSON.parse(status.stdout) as { limits: unknown[] };
+    expect(limits).toEqual([
+      { task: "crash-limited", concurrency: LIMIT, running: LIMIT, waiting_for_slot: expect.any(Number), rate_limit: null, started_this_window: null },
+    ]);
+
     const survivor = await startTestDaemon(db, survivorTasks, { settings: { PGMILL_HEARTBEAT_INTERVAL: "0.5", PGMILL_DEAD_AFTER: "2" } });
     await waitFor("every job to succeed", async () => {
       const done = await db.handle.db.selectFrom("pgmill.job_runs").select("job_id").where("status", "=", "succeeded").execute();
@@ -114,5 +123,5 @@ describe("kill -9 of a daemon holding task slots", () => {
     await waitFor("the last slot to be given back", async () =>
       (await limitedTaskStatus(db.handle.db, [survivorTasks["crash-limited"]!]))[0]!.running === 0,
     );
-  });
+  }, SLOW_CLI_TIMEOUT);
 });
