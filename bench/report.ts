@@ -3,6 +3,7 @@ import type { DrainSummary } from "./workloads/drain.js";
 import type { LatencySummary } from "./workloads/latency.js";
 import type { LedgerGrowthSummary } from "./workloads/ledger-growth.js";
 import type { ScalingSummary } from "./workloads/scaling.js";
+import { LIMITED_ID, type LimitsSummary } from "./workloads/limits.js";
 import type { BacklogSizeStep } from "./workloads/throughput.js";
 import type { SystemId } from "./systems/types.js";
 
@@ -19,6 +20,7 @@ export interface BenchResults {
   scaling?: ScalingSummary;
   backlogSizes?: BacklogSizeStep[];
   ledger?: LedgerGrowthSummary;
+  limits?: LimitsSummary;
   targets?: ReturnType<typeof targets>;
 }
 
@@ -252,6 +254,22 @@ export function reportTables(results: BenchResults): string[] {
     out.push(
       `Retention (30 days) dropped ${fmt(l.prune.partitionsDropped)} daily partitions holding ${fmt(l.prune.rowsDropped)} rows in ` +
         `${fmt(l.prune.retentionMs, 1)} ms (${fmt(l.prune.retentionMs / Math.max(1, l.prune.partitionsDropped), 1)} ms a partition); a DELETE of the same rows took ${fmt(l.prune.deleteMs)} ms (and leaves them for VACUUM).`,
+    );
+  }
+
+  if (results.limits) {
+    out.push("", `What task limits cost when not hit: the bench task as is, and with ${JSON.stringify(results.limits.limits)}, side by side`);
+    out.push(
+      table(
+        ["workload", "jobs", "no limits jobs/s", "limits not hit jobs/s", "limited / unlimited (median of rounds)"],
+        results.limits.steps.map((step) => [
+          step.kind,
+          fmt(step.summary.n),
+          fmt(step.summary.bySystem.pgmill?.jobsPerSec),
+          fmt(step.summary.bySystem[LIMITED_ID]?.jobsPerSec),
+          fmtRatio(step.limitedOverUnlimited),
+        ]),
+      ),
     );
   }
 
