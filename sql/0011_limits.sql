@@ -51,6 +51,19 @@ create view pgmill.live_task_slots as
     from pgmill.task_slots s
    where exists (select 1 from graphile_worker.jobs j where j.id = s.job_id and j.locked_by = s.lock_id);
 
+-- Every take and release holds its task's lock (or rate row) until its
+-- transaction commits, so a commit that waits for its WAL flush (a disk sync)
+-- serialises every daemon's attempts of that task behind one sync each. These
+-- transactions commit without waiting for the flush instead: written a moment
+-- later by the WAL writer. The price: a crash of Postgres itself (not of a
+-- daemon) can forget the takes of its last fraction of a second, letting that
+-- many more attempts in once after the restart. Nothing else is lost: the jobs
+-- and their locks are graphile-worker's, committed as usual.
+create function pgmill.commit_without_flush() returns void
+language sql volatile set search_path = pg_catalog, pg_temp as $$
+  select set_config('synchronous_commit', 'off', true);
+$$;
+
 -- Serialises the takers and releasers of one task's slots (a count and an
 -- insert must not interleave). Two int4 keys: the first marks pgmill's slots.
 create function pgmill.lock_task_slots(task_name text) returns void
@@ -112,16 +125,21 @@ begin
   if slot_limit is null or slot_limit < 1 then
     raise exception 'take_task_slot: slot_limit must be at least 1 (task %)', task_name using errcode = 'invalid_parameter_value';
   end if;
+  perform pgmill.commit_without_flush();
   perform pgmill.lock_task_slots(task_name);
   if not exists (select 1 from graphile_worker.jobs j where j.id = job and j.locked_by = lock) then
     return null;
   end if;
-  -- Slots whose attempt cannot be running: their job is gone or no longer
-  -- locked by the lock that took the slot (the release was lost).
-  delete from pgmill.task_slots s
-   where s.task = task_name
-     and not exists (select 1 from graphile_worker.jobs j where j.id = s.job_id and j.locked_by = s.lock_id);
   select count(*) into used from pgmill.task_slots s where s.task = task_name and s.job_id <> job;
+  if used >= slot_limit then
+    -- Full: first drop the slots whose attempt cannot be running (their job is
+    -- gone, or no longer locked by the lock that took the slot: the release
+    -- was lost). Only when full, so a limit that is not hit costs no lookups.
+    delete from pgmill.task_slots s
+     where s.task = task_name
+       and not exists (select 1 from graphile_worker.jobs j where j.id = s.job_id and j.locked_by = s.lock_id);
+    select count(*) into used from pgmill.task_slots s where s.task = task_name and s.job_id <> job;
+  end if;
   if used < slot_limit then
     insert into pgmill.task_slots (job_id, task, lock_id, daemon_id) values (job, task_name, lock, daemon)
     on conflict (job_id) do update set task = excluded.task, lock_id = excluded.lock_id, daemon_id = excluded.daemon_id, taken_at = now();
@@ -145,6 +163,7 @@ begin
   if not found then
     return 0;
   end if;
+  perform pgmill.commit_without_flush();
   perform pgmill.lock_task_slots(task_name);
   delete from pgmill.task_slots where job_id = job;
   if not found then
@@ -192,6 +211,7 @@ begin
     raise exception 'take_task_rate: max_starts must be at least 1 and per_seconds positive (task %)', task_name
       using errcode = 'invalid_parameter_value';
   end if;
+  perform pgmill.commit_without_flush();
   per := make_interval(secs => per_seconds);
   -- clock_timestamp, not now(): the window of the moment of the start.
   win := to_timestamp(floor(extract(epoch from clock_timestamp()) / per_seconds) * per_seconds);
@@ -211,10 +231,70 @@ begin
 end;
 $$;
 
+-- What a daemon calls: the takes of many attempts at once (its group of
+-- concurrent checks, src/controls/limit-batches.ts), one round trip and one
+-- commit for all. Each element takes a slot (when slot_limits is not null),
+-- then a rate start (when rate_max is not null); a slot taken for a job the
+-- rate refuses is given back at once. Elements are handled in task order, so
+-- batches lock tasks in one order and never deadlock. Per job: waiting is
+-- take_task_slot's answer (0 taken, > 0 refused, null not locked by `locks`;
+-- 0 when no slot was asked), retry_at take_task_rate's.
+create function pgmill.take_task_limits(
+  tasks text[], slot_limits integer[], jobs bigint[], locks text[], daemon text, rate_max integer[], rate_per double precision[]
+) returns table (job bigint, waiting integer, retry_at timestamptz)
+language plpgsql volatile set search_path = pg_catalog, pg_temp as $$
+declare
+  r record;
+begin
+  perform pgmill.commit_without_flush();
+  for r in
+    select t.task, t.slot_limit, t.job, t.lock, t.rate_max, t.rate_per
+      from unnest(tasks, slot_limits, jobs, locks, rate_max, rate_per) with ordinality
+           as t(task, slot_limit, job, lock, rate_max, rate_per, n)
+     order by t.task, t.n
+  loop
+    job := r.job;
+    waiting := 0;
+    retry_at := null;
+    if r.slot_limit is not null then
+      waiting := pgmill.take_task_slot(r.task, r.slot_limit, r.job, r.lock, daemon);
+    end if;
+    if waiting = 0 and r.rate_max is not null then
+      retry_at := pgmill.take_task_rate(r.task, r.rate_max, r.rate_per);
+      if retry_at is not null and r.slot_limit is not null then
+        delete from pgmill.task_slots s where s.job_id = r.job;
+      end if;
+    end if;
+    return next;
+  end loop;
+end;
+$$;
+
+-- Gives back the slots of many finished attempts at once (in task order, as
+-- above); returns how many waiting jobs it made due now.
+create function pgmill.release_task_slots(jobs bigint[]) returns integer
+language plpgsql volatile set search_path = pg_catalog, pg_temp as $$
+declare
+  released bigint;
+  woken integer := 0;
+begin
+  perform pgmill.commit_without_flush();
+  for released in
+    select s.job_id from pgmill.task_slots s where s.job_id = any(jobs) order by s.task, s.job_id
+  loop
+    woken := woken + pgmill.release_task_slot(released);
+  end loop;
+  return woken;
+end;
+$$;
+
+revoke execute on function pgmill.commit_without_flush() from public;
 revoke execute on function pgmill.lock_task_slots(text) from public;
 revoke execute on function pgmill.wake_task_slot_waiters(text, integer) from public;
 revoke execute on function pgmill.take_task_slot(text, integer, bigint, text, text) from public;
 revoke execute on function pgmill.release_task_slot(bigint) from public;
+revoke execute on function pgmill.take_task_limits(text[], integer[], bigint[], text[], text, integer[], double precision[]) from public;
+revoke execute on function pgmill.release_task_slots(bigint[]) from public;
 revoke execute on function pgmill.release_daemon_task_slots(text[]) from public;
 revoke execute on function pgmill.take_task_rate(text, integer, double precision) from public;
 
@@ -226,9 +306,11 @@ begin
   execute format('grant select, insert, update, delete on pgmill.task_slots, pgmill.task_slot_waiters, pgmill.task_rate_windows to %I',
                  runtime_role);
   execute format('grant select on pgmill.live_task_slots to %I', runtime_role);
-  execute format('grant execute on function pgmill.lock_task_slots(text), pgmill.wake_task_slot_waiters(text, integer), '
+  execute format('grant execute on function pgmill.commit_without_flush(), pgmill.lock_task_slots(text), pgmill.wake_task_slot_waiters(text, integer), '
                  'pgmill.take_task_slot(text, integer, bigint, text, text), pgmill.release_task_slot(bigint), '
-                 'pgmill.release_daemon_task_slots(text[]), pgmill.take_task_rate(text, integer, double precision) to %I',
+                 'pgmill.release_daemon_task_slots(text[]), pgmill.take_task_rate(text, integer, double precision), '
+                 'pgmill.take_task_limits(text[], integer[], bigint[], text[], text, integer[], double precision[]), '
+                 'pgmill.release_task_slots(bigint[]) to %I',
                  runtime_role);
 end;
 $$;

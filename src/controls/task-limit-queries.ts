@@ -31,6 +31,46 @@ export async function releaseDaemonTaskSlots(db: Db, daemonIds: readonly string[
   return rows[0]!.woken;
 }
 
+export interface LimitTake {
+  readonly task: string;
+  readonly jobId: string;
+  readonly lockId: string;
+  /** The task's concurrency, or null: no slot taken. */
+  readonly concurrency: number | null;
+  /** The task's rate limit, or null: no start counted. */
+  readonly rate: { readonly max: number; readonly perMs: number } | null;
+}
+
+export interface LimitAnswer {
+  /** 0: a slot was taken (or none asked); > 0: refused, with this many waiting; null: the job is not locked by lockId. */
+  readonly waiting: number | null;
+  /** Refused by the rate limit: when to try again (any slot taken was given back). */
+  readonly retryAt: Date | null;
+}
+
+/** The takes of many attempts in one round trip (pgmill.take_task_limits), answered in the order asked. */
+export async function takeTaskLimits(db: Db, daemonId: string, takes: readonly LimitTake[]): Promise<LimitAnswer[]> {
+  const { rows } = await sql<{ job: string; waiting: number | null; retry_at: Date | null }>`
+    select job::text, waiting, retry_at from pgmill.take_task_limits(
+      ${takes.map((t) => t.task)}::text[],
+      ${takes.map((t) => t.concurrency)}::int[],
+      ${takes.map((t) => t.jobId)}::bigint[],
+      ${takes.map((t) => t.lockId)}::text[],
+      ${daemonId},
+      ${takes.map((t) => t.rate?.max ?? null)}::int[],
+      ${takes.map((t) => (t.rate ? t.rate.perMs / 1000 : null))}::float8[]
+    )
+  `.execute(db);
+  const byJob = new Map(rows.map((r) => [r.job, { waiting: r.waiting, retryAt: r.retry_at }]));
+  return takes.map((t) => byJob.get(t.jobId) ?? { waiting: null, retryAt: null });
+}
+
+/** Gives back the slots of many finished attempts at once; resolves to how many waiting jobs were made due now. */
+export async function releaseTaskSlots(db: Db, jobIds: readonly string[]): Promise<number> {
+  const { rows } = await sql<{ woken: number }>`select pgmill.release_task_slots(${[...jobIds]}::bigint[]) as woken`.execute(db);
+  return rows[0]!.woken;
+}
+
 /** Counts a start in the task's current window: null when admitted, else when to try again. */
 export async function takeTaskRate(db: Db, rate: { task: string; max: number; perMs: number }): Promise<Date | null> {
   const { rows } = await sql<{ retry_at: Date | null }>`

@@ -3,7 +3,8 @@ import type { PoolNudge } from "../engine/queue-nudge.js";
 import type { ClaimedJob } from "../engine/task-list.js";
 import type { Logger } from "../logging/logger.js";
 import { taskLimitsOf } from "../tasks/task-limits.js";
-import { releaseTaskSlot, takeTaskRate, takeTaskSlot } from "./task-limit-queries.js";
+import { Batcher } from "./limit-batches.js";
+import { releaseTaskSlots, takeTaskLimits, type LimitAnswer, type LimitTake } from "./task-limit-queries.js";
 import { ADMIT, type GateCheck, type GateVerdict, type ParkReason } from "./task-gate.js";
 
 /**
@@ -39,6 +40,13 @@ export interface TaskLimitsCheckDeps {
 export function taskLimitsCheck(deps: TaskLimitsCheckDeps): GateCheck {
   const holding = new Set<string>();
   const held = new Map<string, number>();
+  // Concurrent checks and releases go out together (limit-batches.ts).
+  const takes = new Batcher<LimitTake, LimitAnswer>((batch) => takeTaskLimits(deps.db, deps.daemonId(), batch));
+  const releases = new Batcher<string, number>(async (jobIds) => {
+    const woken = await releaseTaskSlots(deps.db, jobIds);
+    if (woken) deps.nudge(woken);
+    return jobIds.map(() => woken);
+  });
   const count = (task: string, delta: number) => {
     const n = (held.get(task) ?? 0) + delta;
     held.set(task, n);
@@ -47,8 +55,7 @@ export function taskLimitsCheck(deps: TaskLimitsCheckDeps): GateCheck {
   const giveBack = async (job: ClaimedJob) => {
     if (!holding.delete(job.id)) return;
     count(job.task, -1);
-    const woken = await releaseTaskSlot(deps.db, job.id);
-    if (woken) deps.nudge(woken);
+    await releases.call(job.id);
   };
   const park = (reason: ParkReason, inMs: number): GateVerdict => ({ admit: false, reason, until: new Date(Date.now() + inMs) });
 
@@ -57,36 +64,23 @@ export function taskLimitsCheck(deps: TaskLimitsCheckDeps): GateCheck {
     async check(job, task) {
       const limits = taskLimitsOf(task);
       if (!limits) return ADMIT;
-      let reason: ParkReason = "concurrency";
+      let answer: LimitAnswer;
       try {
-        if (limits.concurrency !== null) {
-          const waiting = await takeTaskSlot(deps.db, {
-            task: job.task,
-            limit: limits.concurrency,
-            jobId: job.id,
-            lockId: job.lockedBy ?? "",
-            daemonId: deps.daemonId(),
-          });
-          // Not locked by this daemon any more: the park finds that too and the attempt ends as stale.
-          if (waiting === null) return park("concurrency", 0);
-          if (waiting > 0) return park("concurrency", slotRetryMs(waiting, limits.concurrency));
-          holding.add(job.id);
-          count(job.task, 1);
-        }
-        if (limits.rate) {
-          reason = "rate_limit";
-          const retryAt = await takeTaskRate(deps.db, { task: job.task, ...limits.rate });
-          if (retryAt) {
-            await giveBack(job);
-            return { admit: false, reason: "rate_limit", until: retryAt };
-          }
-        }
-        return ADMIT;
+        answer = await takes.call({ task: job.task, jobId: job.id, lockId: job.lockedBy ?? "", concurrency: limits.concurrency, rate: limits.rate });
       } catch (error) {
+        // Whatever the batch took is not counted once this job is unlocked (the park fails it), so nothing leaks.
         deps.logger.warn({ err: error, task: job.task, jobId: job.id }, "checking the task's limits failed; the job waits and is tried again");
-        await giveBack(job).catch(() => undefined);
-        return park(reason, CHECK_FAILED_RETRY_MS);
+        return park(limits.concurrency !== null ? "concurrency" : "rate_limit", CHECK_FAILED_RETRY_MS);
       }
+      // Not locked by this daemon any more: the park finds that too and the attempt ends as stale.
+      if (answer.waiting === null) return park("concurrency", 0);
+      if (answer.waiting > 0) return park("concurrency", slotRetryMs(answer.waiting, limits.concurrency ?? 1));
+      if (answer.retryAt) return { admit: false, reason: "rate_limit", until: answer.retryAt };
+      if (limits.concurrency !== null) {
+        holding.add(job.id);
+        count(job.task, 1);
+      }
+      return ADMIT;
     },
     release: (job) => giveBack(job),
   };

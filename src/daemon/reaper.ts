@@ -5,7 +5,7 @@ import type { Database } from "../db/schema.js";
 import { moveToDeadLetters } from "../dead-letters/move-to-dead-letters.js";
 import { jobsLockedBy } from "../engine/job-reads.js";
 import { releaseLocks } from "../engine/job-writes.js";
-import { jobsWithPendingReschedule } from "../engine/job-reschedules.js";
+import { applyReschedulesOf, jobsWithPendingReschedule } from "../engine/job-reschedules.js";
 import { releaseDaemonTaskSlots } from "../controls/task-limit-queries.js";
 import { jobRunRow } from "../ledger/rows.js";
 import type { Logger } from "../logging/logger.js";
@@ -128,6 +128,7 @@ export class Reaper {
     // A parked job never ran, and a retry's row is written with its request:
     // the request (applied once unlocked) says what happens to it, not a `lost` row.
     const parked = await jobsWithPendingReschedule(trx, locked.map((job) => job.id));
+    await applyReschedulesOf(trx, [...parked]);
     const held = locked.filter((job) => !recorded.has(job.id) && !parked.has(job.id));
     if (!held.length) return { jobs: locked.length, lettered: [] };
     const now = new Date();

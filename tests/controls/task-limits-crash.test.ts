@@ -115,7 +115,11 @@ describe("kill -9 of a daemon holding task slots", () => {
     expect(lost.length).toBeGreaterThanOrEqual(LIMIT);
     expect(lost.every((r) => r.daemon_id === victimId)).toBe(true);
     for (const heldSlot of left) expect(lost.map((l) => String(l.job_id))).toContain(String(heldSlot.job_id));
-    for (const run of succeeded) expect(run.attempt).toBe(1 + lost.filter((l) => l.job_id === run.job_id).length);
+    const history = (jobId: string) => runs.filter((r) => r.job_id === jobId).map((r) => `${r.attempt}:${r.status}`);
+    for (const run of succeeded) {
+      expect(history(run.job_id)).toEqual([...lost.filter((l) => l.job_id === run.job_id).map((l) => `${l.attempt}:lost`), `${run.attempt}:succeeded`]);
+      expect(run.attempt).toBe(1 + lost.filter((l) => l.job_id === run.job_id).length);
+    }
     expect(await db.handle.db.selectFrom("pgmill.dead_letters").select("id").execute()).toEqual([]);
 
     // The victim's slots are gone, and nothing is held now.
