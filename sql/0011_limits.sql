@@ -232,57 +232,135 @@ end;
 $$;
 
 -- What a daemon calls: the takes of many attempts at once (its group of
--- concurrent checks, src/controls/limit-batches.ts), one round trip and one
--- commit for all. Each element takes a slot (when slot_limits is not null),
--- then a rate start (when rate_max is not null); a slot taken for a job the
--- rate refuses is given back at once. Elements are handled in task order, so
--- batches lock tasks in one order and never deadlock. Per job: waiting is
--- take_task_slot's answer (0 taken, > 0 refused, null not locked by `locks`;
--- 0 when no slot was asked), retry_at take_task_rate's.
+-- concurrent checks, src/controls/limit-batches.ts), set-based per task: one
+-- lock, one count and one rate-row update per task however many jobs, one
+-- round trip and one commit for all. Per task, in the order given: the jobs
+-- locked by the lock that asks take the free slots (when slot_limits is not
+-- null) and the rest become waiters; those with a slot (or all, without a
+-- concurrency limit) then take rate starts while the window has room (when
+-- rate_max is not null), and a slot taken for a job the rate refuses is given
+-- back at once. Tasks are handled in name order, so batches lock them in one
+-- order and never deadlock. Per job, as the single-job functions answer:
+-- waiting 0 (a slot taken, or none asked), > 0 (refused a slot, this many
+-- waiting) or null (not locked by its lock: nothing taken); retry_at null, or
+-- when the rate lets it try again.
 create function pgmill.take_task_limits(
   tasks text[], slot_limits integer[], jobs bigint[], locks text[], daemon text, rate_max integer[], rate_per double precision[]
 ) returns table (job bigint, waiting integer, retry_at timestamptz)
 language plpgsql volatile set search_path = pg_catalog, pg_temp as $$
 declare
-  r record;
+  t record;
+  mine bigint[];
+  slotted bigint[];
+  admitted bigint[];
+  used integer;
+  free integer;
+  queued integer;
+  win timestamptz;
+  rate_row pgmill.task_rate_windows;
+  refused_before integer;
+  room integer;
 begin
   perform pgmill.commit_without_flush();
-  for r in
-    select t.task, t.slot_limit, t.job, t.lock, t.rate_max, t.rate_per
-      from unnest(tasks, slot_limits, jobs, locks, rate_max, rate_per) with ordinality
-           as t(task, slot_limit, job, lock, rate_max, rate_per, n)
-     order by t.task, t.n
+  for t in
+    select u.task, min(u.slot_limit) as slot_limit, min(u.rate_max) as rate_max, min(u.rate_per) as rate_per
+      from unnest(tasks, slot_limits, rate_max, rate_per) as u(task, slot_limit, rate_max, rate_per)
+     group by u.task
+     order by u.task
   loop
-    job := r.job;
-    waiting := 0;
-    retry_at := null;
-    if r.slot_limit is not null then
-      waiting := pgmill.take_task_slot(r.task, r.slot_limit, r.job, r.lock, daemon);
+    if t.slot_limit is not null and t.slot_limit < 1 then
+      raise exception 'take_task_limits: slot_limit must be at least 1 (task %)', t.task using errcode = 'invalid_parameter_value';
     end if;
-    if waiting = 0 and r.rate_max is not null then
-      retry_at := pgmill.take_task_rate(r.task, r.rate_max, r.rate_per);
-      if retry_at is not null and r.slot_limit is not null then
-        delete from pgmill.task_slots s where s.job_id = r.job;
+    if t.rate_max is not null and (t.rate_max < 1 or t.rate_per is null or t.rate_per <= 0) then
+      raise exception 'take_task_limits: max_starts must be at least 1 and per_seconds positive (task %)', t.task
+        using errcode = 'invalid_parameter_value';
+    end if;
+    queued := null;
+    win := null;
+    if t.slot_limit is not null then
+      perform pgmill.lock_task_slots(t.task);
+    end if;
+    select coalesce(array_agg(u.job order by u.n), '{}') into mine
+      from unnest(tasks, jobs, locks) with ordinality as u(task, job, lock, n)
+     where u.task = t.task
+       and exists (select 1 from graphile_worker.jobs j where j.id = u.job and j.locked_by = u.lock);
+    slotted := mine;
+    if t.slot_limit is not null then
+      select count(*) into used from pgmill.task_slots s where s.task = t.task and s.job_id <> all(mine);
+      if used + cardinality(mine) > t.slot_limit then
+        -- Short of room: first drop the slots whose attempt cannot be running (as take_task_slot does).
+        delete from pgmill.task_slots s
+         where s.task = t.task
+           and not exists (select 1 from graphile_worker.jobs j where j.id = s.job_id and j.locked_by = s.lock_id);
+        select count(*) into used from pgmill.task_slots s where s.task = t.task and s.job_id <> all(mine);
+      end if;
+      free := greatest(0, t.slot_limit - used);
+      slotted := mine[1:free];
+      insert into pgmill.task_slots (job_id, task, lock_id, daemon_id)
+      select u.job, t.task, u.lock, daemon from unnest(jobs, locks) as u(job, lock) where u.job = any(slotted)
+      on conflict (job_id) do update set task = excluded.task, lock_id = excluded.lock_id, daemon_id = excluded.daemon_id, taken_at = now();
+      delete from pgmill.task_slot_waiters sw where sw.job_id = any(slotted);
+      if cardinality(mine) > free then
+        insert into pgmill.task_slot_waiters (job_id, task) select x, t.task from unnest(mine[free + 1:]) as x
+        on conflict (job_id) do nothing;
+        select count(*) into queued from pgmill.task_slot_waiters sw where sw.task = t.task;
       end if;
     end if;
-    return next;
+    admitted := slotted;
+    if t.rate_max is not null and cardinality(slotted) > 0 then
+      win := to_timestamp(floor(extract(epoch from clock_timestamp()) / t.rate_per) * t.rate_per);
+      insert into pgmill.task_rate_windows (task, window_start, started, refused) values (t.task, win, 0, 0)
+      on conflict (task) do nothing;
+      select * into rate_row from pgmill.task_rate_windows r where r.task = t.task for update;
+      if rate_row.window_start is distinct from win then
+        rate_row.started := 0;
+        rate_row.refused := 0;
+      end if;
+      refused_before := rate_row.refused;
+      room := greatest(0, t.rate_max - rate_row.started);
+      admitted := slotted[1:room];
+      update pgmill.task_rate_windows
+         set window_start = win,
+             started = rate_row.started + cardinality(admitted),
+             refused = rate_row.refused + cardinality(slotted) - cardinality(admitted)
+       where task = t.task;
+      if t.slot_limit is not null and cardinality(admitted) < cardinality(slotted) then
+        delete from pgmill.task_slots s where s.job_id = any(slotted) and s.job_id <> all(admitted);
+      end if;
+    end if;
+    return query
+      select u.job,
+             case when not (u.job = any(mine)) then null::integer
+                  when u.job = any(slotted) then 0
+                  else queued end,
+             case when u.job = any(slotted) and not (u.job = any(admitted)) then
+               win + make_interval(secs => t.rate_per)
+                     * (1 + floor((refused_before + array_position(slotted, u.job) - cardinality(admitted) - 1)::double precision / t.rate_max))
+             end
+        from unnest(tasks, jobs) as u(task, job)
+       where u.task = t.task;
   end loop;
 end;
 $$;
 
--- Gives back the slots of many finished attempts at once (in task order, as
--- above); returns how many waiting jobs it made due now.
+-- Gives back the slots of many finished attempts at once, one lock and one
+-- delete per task (in name order, as above), waking as many waiters; returns
+-- how many jobs it made due now.
 create function pgmill.release_task_slots(jobs bigint[]) returns integer
 language plpgsql volatile set search_path = pg_catalog, pg_temp as $$
 declare
-  released bigint;
+  t record;
+  freed integer;
   woken integer := 0;
 begin
   perform pgmill.commit_without_flush();
-  for released in
-    select s.job_id from pgmill.task_slots s where s.job_id = any(jobs) order by s.task, s.job_id
-  loop
-    woken := woken + pgmill.release_task_slot(released);
+  for t in select distinct s.task from pgmill.task_slots s where s.job_id = any(jobs) order by s.task loop
+    perform pgmill.lock_task_slots(t.task);
+    delete from pgmill.task_slots s where s.task = t.task and s.job_id = any(jobs);
+    get diagnostics freed = row_count;
+    if freed > 0 and exists (select 1 from pgmill.task_slot_waiters sw where sw.task = t.task) then
+      woken := woken + pgmill.wake_task_slot_waiters(t.task, freed);
+    end if;
   end loop;
   return woken;
 end;

@@ -1,6 +1,14 @@
 import { sql } from "kysely";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { releaseDaemonTaskSlots, releaseTaskSlot, takeTaskRate, takeTaskSlot, taskLimitUse } from "../../src/controls/task-limit-queries.js";
+import {
+  releaseDaemonTaskSlots,
+  releaseTaskSlot,
+  releaseTaskSlots,
+  takeTaskLimits,
+  takeTaskRate,
+  takeTaskSlot,
+  taskLimitUse,
+} from "../../src/controls/task-limit-queries.js";
 import { openDatabase, type DatabaseHandle } from "../../src/db/database.js";
 import { createLoginRole } from "../support/database-roles.js";
 import { addJobsAtOnce, jobInEngine } from "../support/sql-jobs.js";
@@ -178,5 +186,42 @@ describe("as the least-privilege runtime role", () => {
     } finally {
       await asStranger.close();
     }
+  });
+});
+
+describe("batched takes (what daemons call)", () => {
+  it("answers each job as the single-job functions would: slots up to the limit, waiters, rate starts, the lock checked", async () => {
+    const ids = await addJobsAtOnce(db.handle.db, "batch-a", 6);
+    const [other] = await addJobsAtOnce(db.handle.db, "batch-b", 1);
+    await lockJobs([...ids, other!], "worker-b");
+    const takes = [
+      ...ids.map((jobId) => ({ task: "batch-a", jobId, lockId: "worker-b", concurrency: 4, rate: { max: 3, perMs: 60_000 } })),
+      { task: "batch-b", jobId: other!, lockId: "not-its-lock", concurrency: 1, rate: null },
+    ];
+    const answers = await takeTaskLimits(wide.db, "d-batch", takes);
+    // 4 slots; of those 3 rate starts, so the 4th gives its slot back; 2 wait for a slot; the last is not ours.
+    expect(answers.slice(0, 3)).toEqual(Array(3).fill({ waiting: 0, retryAt: null }));
+    expect(answers[3]).toMatchObject({ waiting: 0, retryAt: expect.any(Date) });
+    expect(answers[4]).toEqual({ waiting: 2, retryAt: null });
+    expect(answers[5]).toEqual({ waiting: 2, retryAt: null });
+    expect(answers[6]).toEqual({ waiting: null, retryAt: null });
+    expect((await slotsOf("batch-a")).map((s) => String(s.job_id))).toEqual(ids.slice(0, 3));
+    expect(await slotsOf("batch-b")).toEqual([]);
+
+    // Concurrent batches never exceed the limit either.
+    const more = await addJobsAtOnce(db.handle.db, "batch-c", 40);
+    await lockJobs(more, "worker-c");
+    const groups = [0, 1, 2, 3].map((g) => more.filter((_, i) => i % 4 === g));
+    const results = await Promise.all(
+      groups.map((group) => takeTaskLimits(wide.db, "d-batch", group.map((jobId) => ({ task: "batch-c", jobId, lockId: "worker-c", concurrency: 5, rate: null })))),
+    );
+    expect(results.flat().filter((a) => a.waiting === 0)).toHaveLength(5);
+    expect(await slotsOf("batch-c")).toHaveLength(5);
+
+    // Released together: the slots go, and as many waiters are woken as slots freed.
+    const holders = (await slotsOf("batch-c")).map((s) => String(s.job_id));
+    await sql`update graphile_worker._private_jobs set locked_by = null, locked_at = null where id = any(${more.filter((id) => !holders.includes(id))}::bigint[])`.execute(db.handle.db);
+    expect(await releaseTaskSlots(db.handle.db, holders)).toBe(5);
+    expect(await slotsOf("batch-c")).toEqual([]);
   });
 });

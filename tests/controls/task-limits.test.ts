@@ -23,11 +23,18 @@ const tasks = taskRegistry(
 let db: TestDatabase;
 let daemons: TestDaemon[];
 const parked: string[] = [];
+/** Who parked what: `${daemon index}:${task}:${reason}`. */
+const parkedBy: string[] = [];
 
 beforeAll(async () => {
   db = await createTestDatabase();
   daemons = [await startTestDaemon(db, tasks), await startTestDaemon(db, tasks)];
-  for (const { daemon } of daemons) daemon.events.on("job:parked", (task, reason) => parked.push(`${task}:${reason}`));
+  for (const [i, { daemon }] of daemons.entries()) {
+    daemon.events.on("job:parked", (task, reason) => {
+      parked.push(`${task}:${reason}`);
+      parkedBy.push(`${i}:${task}:${reason}`);
+    });
+  }
 });
 
 function runsOfTask(task: string) {
@@ -94,7 +101,12 @@ describe("rateLimit: { max, per }", () => {
     }
     expect(Math.max(...perWindow.values())).toBe(4);
     expect(perWindow.size).toBeGreaterThanOrEqual(4);
-    expect(new Set(runs.map((r) => r.daemon_id)).size).toBe(2);
+    // Both daemons took part (ran or were refused some): the windows are counted over both. Which one runs the
+    // jobs due at a window's start is a race (the one that parked them nudges itself then).
+    for (const [i, { daemon }] of daemons.entries()) {
+      const ran = runs.some((r) => r.daemon_id === daemon.id);
+      expect(ran || parkedBy.includes(`${i}:four-a-second:rate_limit`)).toBe(true);
+    }
     expect(parked.filter((p) => p === "four-a-second:rate_limit").length).toBeGreaterThan(0);
   });
 });
