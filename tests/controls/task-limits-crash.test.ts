@@ -6,7 +6,7 @@ import { z } from "zod";
 import { limitedTaskStatus } from "../../src/controls/task-limit-queries.js";
 import { builtInTasks } from "../../src/tasks/index.js";
 import { defineTask, taskRegistry } from "../../src/tasks/define-task.js";
-import { expectSuccess, runCli, SLOW_CLI_TIMEOUT } from "../cli/run-cli.js";
+import { expectSuccess, parseTable, runCli, SLOW_CLI_TIMEOUT } from "../cli/run-cli.js";
 import { spawnDaemon } from "../support/daemon-process.js";
 import { addJobWithSql } from "../support/sql-jobs.js";
 import { startTestDaemon } from "../support/test-daemon.js";
@@ -96,6 +96,11 @@ describe("kill -9 of a daemon holding task slots", () => {
     expect(limits).toEqual([
       { task: "crash-limited", concurrency: LIMIT, running: LIMIT, waiting_for_slot: expect.any(Number), rate_limit: null, started_this_window: null },
     ]);
+    const text = expectSuccess(await runCli(["status", "--tasks", dir], { databaseUrl: db.url }));
+    const section = text.split("\n\n").find((block) => block.startsWith("Limited tasks (cluster-wide)\n"));
+    const table = parseTable(section!.split("\n").slice(1).join("\n"));
+    expect(table.header).toEqual(["task", "concurrency", "running", "waiting_for_slot", "rate_limit", "started_this_window"]);
+    expect(table.rows).toEqual([expect.objectContaining({ task: "crash-limited", concurrency: String(LIMIT), running: String(LIMIT) })]);
 
     const survivor = await startTestDaemon(db, survivorTasks, { settings: { PGMILL_HEARTBEAT_INTERVAL: "0.5", PGMILL_DEAD_AFTER: "2" } });
     await waitFor("every job to succeed", async () => {

@@ -39,12 +39,16 @@ export function registerStatus(program: Command): void {
           ["Jobs by task and state", jobs, "no jobs queued"],
           ["Running (locked) jobs", running, "nothing running"],
           ["Paused tasks", paused, "no task paused"],
-          ["Limited tasks (cluster-wide)", limits, "no task has concurrency or rateLimit"],
           ["Dead letters (pending retry)", deadLetters, "no dead letters"],
           [`Next cron fires (${path.basename(config.crontabPath)})`, cron, "no schedules"],
         ] as const) {
           process.stdout.write(`\n${title}\n`);
           printRows(rows, { json: false, empty });
+        }
+        // Only when some task has a limit: most deployments have none, and the section would say so every time.
+        if (limits.length) {
+          process.stdout.write("\nLimited tasks (cluster-wide)\n");
+          printRows(limits, { json: false, empty: "" });
         }
         const unhandled = jobs.filter((row) => row.state === "no handler");
         if (unhandled.length) {
