@@ -45,11 +45,15 @@ create table pgmill.task_rate_windows (
 );
 
 -- The slots whose attempt may still be running: what counts against a limit
--- (status reads this; take_task_slot applies the same rule).
-create view pgmill.live_task_slots as
+-- (status reads this; the takes apply the same rule). A function, not a view:
+-- a view would depend on graphile_worker.jobs and block the engine's own
+-- migrations from replacing it.
+create function pgmill.live_task_slots() returns setof pgmill.task_slots
+language sql stable set search_path = pg_catalog, pg_temp as $$
   select s.*
     from pgmill.task_slots s
    where exists (select 1 from graphile_worker.jobs j where j.id = s.job_id and j.locked_by = s.lock_id);
+$$;
 
 -- Every take and release holds its task's lock (or rate row) until its
 -- transaction commits, so a commit that waits for its WAL flush (a disk sync)
@@ -366,6 +370,7 @@ begin
 end;
 $$;
 
+revoke execute on function pgmill.live_task_slots() from public;
 revoke execute on function pgmill.commit_without_flush() from public;
 revoke execute on function pgmill.lock_task_slots(text) from public;
 revoke execute on function pgmill.wake_task_slot_waiters(text, integer) from public;
@@ -383,8 +388,7 @@ language plpgsql volatile set search_path = pg_catalog, pg_temp as $$
 begin
   execute format('grant select, insert, update, delete on pgmill.task_slots, pgmill.task_slot_waiters, pgmill.task_rate_windows to %I',
                  runtime_role);
-  execute format('grant select on pgmill.live_task_slots to %I', runtime_role);
-  execute format('grant execute on function pgmill.commit_without_flush(), pgmill.lock_task_slots(text), pgmill.wake_task_slot_waiters(text, integer), '
+  execute format('grant execute on function pgmill.live_task_slots(), pgmill.commit_without_flush(), pgmill.lock_task_slots(text), pgmill.wake_task_slot_waiters(text, integer), '
                  'pgmill.take_task_slot(text, integer, bigint, text, text), pgmill.release_task_slot(bigint), '
                  'pgmill.release_daemon_task_slots(text[]), pgmill.take_task_rate(text, integer, double precision), '
                  'pgmill.take_task_limits(text[], integer[], bigint[], text[], text, integer[], double precision[]), '

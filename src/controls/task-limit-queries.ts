@@ -79,16 +79,19 @@ export async function takeTaskRate(db: Db, rate: { task: string; max: number; pe
   return rows[0]!.retry_at;
 }
 
+/** Slots whose attempt may still be running (pgmill.live_task_slots()), counted per task. */
+async function liveTaskSlots(db: Db, tasks: readonly string[]) {
+  const { rows } = await sql<{ task: string; n: string }>`
+    select task, count(*)::text as n from pgmill.live_task_slots() where task = any(${[...tasks]}::text[]) group by task
+  `.execute(db);
+  return rows;
+}
+
 /** Per task: the slots in use now (over all daemons), jobs waiting for one, and starts in the current rate window. */
 export async function taskLimitUse(db: Db, tasks: readonly string[]) {
   if (!tasks.length) return [];
   const [slots, waiters, windows] = await Promise.all([
-    db
-      .selectFrom("pgmill.live_task_slots")
-      .select(["task", (eb) => eb.fn.countAll<string>().as("n")])
-      .where("task", "in", [...tasks])
-      .groupBy("task")
-      .execute(),
+    liveTaskSlots(db, tasks),
     db
       .selectFrom("pgmill.task_slot_waiters")
       .select(["task", (eb) => eb.fn.countAll<string>().as("n")])

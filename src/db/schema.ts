@@ -135,7 +135,6 @@ export interface TaskRateWindowsTable {
 
 export interface Database {
   "pgmill.task_slots": TaskSlotsTable;
-  "pgmill.live_task_slots": TaskSlotsTable;
   "pgmill.task_slot_waiters": TaskSlotWaitersTable;
   "pgmill.task_rate_windows": TaskRateWindowsTable;
   "pgmill.job_reschedules": JobReschedulesTable;

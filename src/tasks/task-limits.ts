@@ -68,12 +68,12 @@ export function parseTaskLimits(value: TaskLimitsInput | undefined): { limits: T
 const parsed = new WeakMap<object, TaskLimits | null>();
 
 /** The limits of a task (validated by defineTask), parsed once. */
-export function taskLimitsOf(task: TaskLimitsInput): TaskLimits | null {
+export function taskLimitsOf(task: TaskLimitsInput & { readonly name?: string }): TaskLimits | null {
   if (task.concurrency === undefined && task.rateLimit === undefined) return null;
   let limits = parsed.get(task);
   if (limits === undefined) {
     const result = parseTaskLimits(task);
-    if ("problems" in result) throw new TypeError(`task limits: ${result.problems.join("; ")}`);
+    if ("problems" in result) throw new TypeError(`task ${String(task.name)}: ${result.problems.join("; ")}`);
     limits = result.limits;
     parsed.set(task, limits);
   }

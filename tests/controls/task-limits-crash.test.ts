@@ -1,6 +1,7 @@
 import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
+import { sql } from "kysely";
 import { afterAll, describe, expect, it } from "vitest";
 import { z } from "zod";
 import { limitedTaskStatus } from "../../src/controls/task-limit-queries.js";
@@ -81,7 +82,7 @@ describe("kill -9 of a daemon holding task slots", () => {
 
     // The victim holds every slot (the others wait, parked): kill it then.
     await waitFor("the victim to hold all slots", async () => {
-      const slots = await db.handle.db.selectFrom("pgmill.live_task_slots").select("daemon_id").execute();
+      const { rows: slots } = await sql<{ daemon_id: string }>`select daemon_id from pgmill.live_task_slots()`.execute(db.handle.db);
       return slots.length === LIMIT && slots.every((s) => s.daemon_id === victimId);
     }, 30_000, 10);
     victim.child.kill("SIGKILL");
