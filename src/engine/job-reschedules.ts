@@ -47,7 +47,12 @@ export async function requestPark(db: Db, request: ParkRequest): Promise<boolean
            ${request.attempts}::int, ${request.reason}
       from job
     on conflict (job_id) do update
-      set run_at = excluded.run_at, attempts = excluded.attempts, reason = excluded.reason, requested_at = now()
+      -- A park request still pending means that fetch ran nothing either (the job was fetched again before the
+      -- request was applied, as after a kill -9): restore the lower count. A pending retry's attempt was real.
+      set run_at = excluded.run_at,
+          attempts = case when pgmill.job_reschedules.reason <> 'retry' then least(pgmill.job_reschedules.attempts, excluded.attempts)
+                          else excluded.attempts end,
+          reason = excluded.reason, requested_at = now()
     returning job_id
   `.execute(db);
   return rows.length > 0;

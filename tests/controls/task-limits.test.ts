@@ -71,8 +71,12 @@ describe("concurrency: N", () => {
     // Waiting spent no attempt: one history row per job, each its first attempt.
     expect(runs.every((r) => r.status === "succeeded" && r.attempt === 1)).toBe(true);
     expect(maxOverlap(runs)).toBe(3);
-    // Both daemons ran some: the limit held across them, not within one.
-    expect(new Set(runs.map((r) => r.daemon_id)).size).toBe(2);
+    // Both daemons took part (ran or were refused some): the limit held across them. Which one runs the jobs a
+    // release makes due is a race (the releasing daemon nudges itself), so one may run them all.
+    for (const [i, { daemon }] of daemons.entries()) {
+      const ran = runs.some((r) => r.daemon_id === daemon.id);
+      expect(ran || parkedBy.includes(`${i}:three-at-once:concurrency`)).toBe(true);
+    }
     expect(parked.filter((p) => p === "three-at-once:concurrency").length).toBeGreaterThan(0);
 
     // The unlimited task did not wait for the limited backlog.
