@@ -4,6 +4,7 @@ import type { DrainSummary } from "./workloads/drain.js";
 import type { LatencySummary } from "./workloads/latency.js";
 import type { LedgerGrowthSummary } from "./workloads/ledger-growth.js";
 import type { ScalingSummary } from "./workloads/scaling.js";
+import { LIMITED_ID, type LimitsSummary } from "./workloads/limits.js";
 import type { BacklogSizeStep } from "./workloads/throughput.js";
 import type { SystemId } from "./systems/types.js";
 
@@ -21,6 +22,7 @@ export interface BenchResults {
   backlogSizes?: BacklogSizeStep[];
   ledger?: LedgerGrowthSummary;
   dashboard?: DashboardSummary;
+  limits?: LimitsSummary;
   targets?: ReturnType<typeof targets>;
 }
 
@@ -267,6 +269,22 @@ export function reportTables(results: BenchResults): string[] {
     const d = results.dashboard;
     out.push("", `Dashboard server time with ${fmt(d.historyRows)} history rows, ${fmt(d.liveJobs)} live jobs, ${fmt(d.deadLetters)} dead letters (in-process, 10 requests a page)`);
     out.push(table(["page", "median ms", "max ms"], d.pages.map((p) => [p.page, fmt(p.medianMs, 1), fmt(p.maxMs, 1)])));
+  }
+
+  if (results.limits) {
+    out.push("", `What task limits cost when not hit: the bench task as is, and with ${JSON.stringify(results.limits.limits)}, side by side`);
+    out.push(
+      table(
+        ["workload", "jobs", "no limits jobs/s", "limits not hit jobs/s", "limited / unlimited (median of rounds)"],
+        results.limits.steps.map((step) => [
+          step.kind,
+          fmt(step.summary.n),
+          fmt(step.summary.bySystem.pgmill?.jobsPerSec),
+          fmt(step.summary.bySystem[LIMITED_ID]?.jobsPerSec),
+          fmtRatio(step.limitedOverUnlimited),
+        ]),
+      ),
+    );
   }
 
   const failures = [

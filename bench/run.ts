@@ -32,11 +32,12 @@ import type { SystemAdapter, SystemId } from "./systems/types.js";
 import type { BenchContext } from "./workloads/context.js";
 import { latencyWorkload } from "./workloads/latency.js";
 import { dashboardWorkload } from "./workloads/dashboard.js";
+import { limitsWorkload } from "./workloads/limits.js";
 import { ledgerGrowthWorkload } from "./workloads/ledger-growth.js";
 import { scalingWorkload } from "./workloads/scaling.js";
 import { backlogSizesWorkload, backlogWorkload, ioWorkload, retryWorkload } from "./workloads/throughput.js";
 
-const WORKLOADS = ["backlog", "backlog-sizes", "latency", "io", "retry", "scaling", "ledger", "dashboard"] as const;
+const WORKLOADS = ["backlog", "backlog-sizes", "latency", "io", "retry", "scaling", "ledger", "dashboard", "limits"] as const;
 type Workload = (typeof WORKLOADS)[number];
 const SYSTEMS: readonly SystemId[] = ["pgmill", "gw-tuned", "gw-default", "boss-job", "boss-batch"];
 
@@ -210,6 +211,7 @@ async function main(): Promise<void> {
     if (run("scaling")) results.scaling = await scalingWorkload(shortCtx, pgmillTemplate, n.scaling, 600_000);
     if (run("ledger")) results.ledger = await ledgerGrowthWorkload(ctx, n.ledger);
     if (run("dashboard")) results.dashboard = await dashboardWorkload(ctx, n.dashboard);
+    if (run("limits")) results.limits = (await limitsWorkload(shortCtx, { noop: n.backlog, io: n.io }, capMs)) ?? undefined;
   } finally {
     await dbs.dropAll().catch(() => undefined);
     await server.stop().catch(() => undefined);

@@ -12,6 +12,7 @@ import { openDatabase } from "../../src/db/database.js";
 import { migrate } from "../../src/db/migrate.js";
 import { defineTask } from "../../src/index.js";
 import { taskRegistry } from "../../src/tasks/define-task.js";
+import type { TaskLimitsInput } from "../../src/tasks/task-limits.js";
 import { JOB_KINDS, type JobKind, type JobProbe } from "../lib/probe.js";
 import type { BenchDatabase } from "../lib/server.js";
 import { EngineCounters, type EngineCounts } from "./engine-counters.js";
@@ -62,28 +63,40 @@ export class PgmillAdapter implements SystemAdapter {
   private counters = new EngineCounters();
   private batches = { count: 0, rows: 0, seconds: 0 };
 
-  /** `overrides`: settings on top of the defaults (experiments only; the benchmark runs the defaults). */
+  private readonly tasks: ReturnType<PgmillAdapter["benchTasks"]>;
+
+  /**
+   * `overrides`: settings on top of the defaults (experiments only; the benchmark runs the defaults).
+   * `limits`: cluster-wide limits on the bench task (the limits workload: their cost when not hit).
+   */
   constructor(
     private readonly overrides: Partial<Record<SettingName, string>> = {},
     readonly id: SystemId = "pgmill",
+    private readonly limits: TaskLimitsInput = {},
   ) {
     const extra = Object.entries(overrides).map(([k, v]) => `${k}=${v}`).join(" ");
-    this.label = extra ? `pgmill (in-process, ${extra})` : "pgmill (in-process, defaults)";
+    const limited = Object.keys(limits).length ? ` with ${JSON.stringify(limits)} on the task` : "";
+    this.label = extra ? `pgmill (in-process, ${extra})` : `pgmill (in-process, defaults${limited})`;
     this.settings =
       `Daemon.start(loadConfig({DATABASE_URL, PGMILL_CRONTAB: empty file${extra ? `, ${extra}` : ""}})): ` +
       `${extra ? "otherwise " : ""}${describeDefaults()}, ledger on, history payload stored, silent pino logger; ` +
-      "task defined with defineTask (zod payload {i, k}, no timeout)";
+      `task defined with defineTask (zod payload {i, k}, no timeout${limited ? `, ${JSON.stringify(limits)}` : ""})`;
+    this.tasks = this.benchTasks();
   }
-  private readonly tasks = taskRegistry(
-    defineTask({
-      name: "bench",
-      payload: z.object({ i: z.number().int(), k: z.enum(JOB_KINDS) }),
-      maxAttempts: 25,
-      handler: async (payload) => {
-        await this.probe!.handle(payload);
-      },
-    }),
-  );
+
+  private benchTasks() {
+    return taskRegistry(
+      defineTask({
+        name: "bench",
+        payload: z.object({ i: z.number().int(), k: z.enum(JOB_KINDS) }),
+        maxAttempts: 25,
+        ...this.limits,
+        handler: async (payload) => {
+          await this.probe!.handle(payload);
+        },
+      }),
+    );
+  }
 
   async install(template: BenchDatabase): Promise<void> {
     const handle = openDatabase(template.url, { maxConnections: 2, applicationName: "pgmill-bench-install" });

@@ -4,6 +4,12 @@ import type { EngineOperation } from "../engine/engine-failures.js";
 import type { ParkReason } from "../controls/task-gate.js";
 
 export type CancelledState = "queued" | "running";
+/** A task with `concurrency` and/or `rateLimit`, as metrics show it. */
+export interface LimitedTask {
+  readonly task: string;
+  readonly concurrency: number | null;
+  readonly rate: { readonly max: number; readonly perMs: number } | null;
+}
 
 export type DaemonState = "starting" | "running" | "draining" | "stopped";
 
@@ -31,6 +37,10 @@ export interface DaemonEventMap {
   "ledger:batch": [rows: number, seconds: number];
   /** The gate handed a claimed job back unrun, its attempt not spent (src/controls/task-gate.ts). */
   "job:parked": [task: string, reason: ParkReason];
+  /** The tasks this daemon runs under cluster-wide limits (once, at start): src/tasks/task-limits.ts. */
+  "tasks:limited": [limits: readonly LimitedTask[]];
+  /** This daemon now holds `held` concurrency slots of a limited task. */
+  "task:slots": [task: string, held: number];
   /** This daemon read a new set of paused tasks (at start, then on every change). */
   "tasks:paused": [tasks: readonly string[]];
   /** A job was moved to dead letters (by an attempt, the sweep, or the reaper). */

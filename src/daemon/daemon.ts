@@ -32,6 +32,9 @@ import { pausedCheck } from "../controls/paused-check.js";
 import { PausedTasks } from "../controls/paused-tasks.js";
 import { RescheduleService } from "../controls/reschedule-service.js";
 import { TaskGate } from "../controls/task-gate.js";
+import { taskLimitsCheck } from "../controls/task-limits-check.js";
+import { releaseDaemonTaskSlots } from "../controls/task-limit-queries.js";
+import { taskLimitsOf } from "../tasks/task-limits.js";
 import { poolNudge } from "../engine/queue-nudge.js";
 import { DaemonIdentity } from "./identity.js";
 import { Lease } from "./lease.js";
@@ -164,7 +167,14 @@ export class Daemon {
       // Held jobs are due again, and reschedule_jobs sent no NOTIFY.
       if (resumed.length) nudge(config.concurrency);
     });
-    const gate = new TaskGate([pausedCheck(pausedTasks)]);
+    const limits = taskLimitsCheck({
+      db: database.db,
+      daemonId: () => identity.id,
+      nudge: (count) => nudge(count),
+      logger,
+      onSlots: (task, held) => events.emit("task:slots", task, held),
+    });
+    const gate = new TaskGate([pausedCheck(pausedTasks), limits]);
     const parking = new Parking(database.db, reschedules);
     let cancels: CancelWatcher | null = null;
     const attempts = new AttemptRunner({
@@ -234,6 +244,13 @@ export class Daemon {
     );
     onCronEnqueued(pool.events, (identifiers, at) => events.emit("cron:enqueued", identifiers, at));
     nudgeFreedQueues(pool.events, config.batchDelayMs);
+    events.emit(
+      "tasks:limited",
+      Object.values(tasks).flatMap((task) => {
+        const limited = taskLimitsOf(task);
+        return limited ? [{ task: task.name, ...limited }] : [];
+      }),
+    );
     onEngineOutcomes(pool.events, {
       failed: (operation, message) => events.emit("engine:failure", operation, message),
       succeeded: (operation) => events.emit("engine:success", operation),
@@ -358,6 +375,10 @@ export class Daemon {
     // After the ledger: its last rows may carry retry requests. Left over, any daemon applies them.
     await this.reschedules.stop().catch((error) => this.logger.warn({ err: error }, "applying the last job reschedules failed"));
     await this.pausedTasks.stop();
+    // Slots of attempts that never settled (their jobs are released by now): free them for the other daemons.
+    await releaseDaemonTaskSlots(this.database.db, [this.identity.id]).catch((error) =>
+      this.logger.warn({ err: error }, "freeing this daemon's task slots failed; they count no more once their jobs are unlocked"),
+    );
     await this.handlerResources.close();
     this.lease.close();
     await this.heartbeat.stop();

@@ -7,7 +7,8 @@ import { JobCancelledError } from "../controls/job-cancelled-error.js";
 import { moveToDeadLetters } from "../dead-letters/move-to-dead-letters.js";
 import { jobsLockedBy } from "../engine/job-reads.js";
 import { releaseLocks, removeUnlockedJobs } from "../engine/job-writes.js";
-import { jobsWithPendingReschedule } from "../engine/job-reschedules.js";
+import { applyReschedulesOf, jobsWithPendingReschedule } from "../engine/job-reschedules.js";
+import { releaseDaemonTaskSlots } from "../controls/task-limit-queries.js";
 import { jobRunRow } from "../ledger/rows.js";
 import type { Logger } from "../logging/logger.js";
 import type { DaemonEvents } from "./daemon-events.js";
@@ -79,6 +80,8 @@ export class Reaper {
         ),
       );
       const { jobs, lettered, cancelled } = await this.releaseHeld(trx, owners);
+      // Their concurrency slots go with their jobs, and as many waiting jobs are made due (found by the next fetch).
+      await releaseDaemonTaskSlots(trx, dead.map((d) => d.id));
       // Keep a week of history about daemons that are gone.
       await trx
         .deleteFrom("pgmill.daemons")
@@ -135,6 +138,7 @@ export class Reaper {
     // A parked job never ran, and a retry's row is written with its request:
     // the request (applied once unlocked) says what happens to it, not a `lost` row.
     const parked = await jobsWithPendingReschedule(trx, locked.map((job) => job.id));
+    await applyReschedulesOf(trx, [...parked]);
     const held = locked.filter((job) => !recorded.has(job.id) && !rowWritten.has(job.id) && !parked.has(job.id));
     // Removed here: held ones (their row below says cancelled) and those already recorded cancelled.
     // One recorded otherwise at shutdown (the cancel came after) is left to pgmill.settle_cancel_requests.

@@ -154,7 +154,34 @@ export interface CronOverlapSkipsTable {
   tick: Timestamp;
 }
 
+/** A concurrency slot held by a running attempt of a limited task (sql/0011). */
+export interface TaskSlotsTable {
+  job_id: ColumnType<string, string | number, never>;
+  task: string;
+  lock_id: string;
+  daemon_id: string;
+  taken_at: Generated<Date>;
+}
+
+/** A job refused a slot, woken (made due) when one frees (sql/0011). */
+export interface TaskSlotWaitersTable {
+  job_id: ColumnType<string, string | number, never>;
+  task: string;
+  since: Generated<Date>;
+}
+
+/** A rate-limited task's current fixed window (sql/0011). */
+export interface TaskRateWindowsTable {
+  task: string;
+  window_start: Timestamp;
+  started: number;
+  refused: number;
+}
+
 export interface Database {
+  "pgmill.task_slots": TaskSlotsTable;
+  "pgmill.task_slot_waiters": TaskSlotWaitersTable;
+  "pgmill.task_rate_windows": TaskRateWindowsTable;
   "pgmill.job_reschedules": JobReschedulesTable;
   "pgmill.paused_tasks": PausedTasksTable;
   "pgmill.held_jobs": HeldJobsTable;

@@ -47,7 +47,12 @@ export async function requestPark(db: Db, request: ParkRequest): Promise<boolean
            ${request.attempts}::int, ${request.reason}
       from job
     on conflict (job_id) do update
-      set run_at = excluded.run_at, attempts = excluded.attempts, reason = excluded.reason, requested_at = now()
+      -- A park request still pending means that fetch ran nothing either (the job was fetched again before the
+      -- request was applied, as after a kill -9): restore the lower count. A pending retry's attempt was real.
+      set run_at = excluded.run_at,
+          attempts = case when pgmill.job_reschedules.reason <> 'retry' then least(pgmill.job_reschedules.attempts, excluded.attempts)
+                          else excluded.attempts end,
+          reason = excluded.reason, requested_at = now()
     returning job_id
   `.execute(db);
   return rows.length > 0;
@@ -95,4 +100,31 @@ export async function jobsWithPendingReschedule(db: Db, jobIds: readonly string[
   if (!jobIds.length) return new Set();
   const rows = await db.selectFrom("pgmill.job_reschedules").select("job_id").where("job_id", "in", [...jobIds]).execute();
   return new Set(rows.map((r) => String(r.job_id)));
+}
+
+/**
+ * Applies at once the requests of these jobs, which the caller has just
+ * unlocked in its transaction (the reaper releasing a dead daemon's jobs).
+ * Left to the half-second loop, a parked job the dead daemon's engine never
+ * failed would be unlocked and due at its old run_at with its fetch's attempt
+ * counted, and a daemon fetching it first would park it again over that count
+ * (the attempt spent after all).
+ */
+export async function applyReschedulesOf(db: Db, jobIds: readonly string[]): Promise<number> {
+  if (!jobIds.length) return 0;
+  const { rows } = await sql<{ job_id: string }>`
+    with due as (
+      select job_id, run_at, attempts from pgmill.job_reschedules
+       where job_id = any(${[...jobIds]}::bigint[])
+       for update skip locked
+    ), applied as (
+      select d.job_id
+        from due d
+        cross join lateral graphile_worker.reschedule_jobs(array[d.job_id], run_at => d.run_at, attempts => d.attempts) m
+    ), done as (
+      delete from pgmill.job_reschedules r using applied a where r.job_id = a.job_id
+    )
+    select job_id from applied
+  `.execute(db);
+  return rows.length;
 }

@@ -115,6 +115,30 @@ export class PgmillMetrics {
       labelNames: ["task"],
       registers: r,
     });
+    const slotsHeld = new Gauge({
+      name: "pgmill_task_slots_held",
+      help: "Attempts of a task with `concurrency` running on this daemon, each holding a cluster-wide slot; sum over daemons to compare with pgmill_task_concurrency_limit.",
+      labelNames: ["task"],
+      registers: r,
+    });
+    const concurrencyLimit = new Gauge({
+      name: "pgmill_task_concurrency_limit",
+      help: "A task's cluster-wide concurrency limit (defineTask concurrency), for the tasks that have one.",
+      labelNames: ["task"],
+      registers: r,
+    });
+    const rateLimit = new Gauge({
+      name: "pgmill_task_rate_limit",
+      help: "The most attempts of a task started per window over all daemons (defineTask rateLimit.max).",
+      labelNames: ["task"],
+      registers: r,
+    });
+    const rateWindow = new Gauge({
+      name: "pgmill_task_rate_limit_window_seconds",
+      help: "The length of a rate-limited task's fixed window (defineTask rateLimit.per).",
+      labelNames: ["task"],
+      registers: r,
+    });
     const databaseUp = new Gauge({ name: "pgmill_database_up", help: "Whether the database answered the last heartbeat.", registers: r });
 
     const self = this;
@@ -221,6 +245,20 @@ export class PgmillMetrics {
     events.on("tasks:paused", (tasks) => {
       for (const task of handled) paused.set({ task }, tasks.includes(task) ? 1 : 0);
     });
+    // Limited tasks are known once the daemon is assembled: their series start then, at zero held.
+    events.on("tasks:limited", (limited) => {
+      for (const { task, concurrency: slots, rate } of limited) {
+        if (slots !== null) {
+          concurrencyLimit.set({ task }, slots);
+          slotsHeld.set({ task }, 0);
+        }
+        if (rate) {
+          rateLimit.set({ task }, rate.max);
+          rateWindow.set({ task }, rate.perMs / 1000);
+        }
+      }
+    });
+    events.on("task:slots", (task, held) => slotsHeld.set({ task }, held));
     events.on("ledger:batch", (rows, seconds) => {
       batchRows.observe(rows);
       batchSeconds.observe(seconds);

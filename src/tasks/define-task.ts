@@ -1,6 +1,7 @@
 import type { z } from "zod";
 import { parseRetrySchedule, type RetryScheduleInput } from "../controls/retry-schedule.js";
 import { JOB_LIMITS } from "../engine/job-limits.js";
+import { parseTaskLimits, type TaskLimitsInput } from "./task-limits.js";
 import type { TaskContext } from "./task-context.js";
 
 export type { JobInfo, TaskContext, HandlerSettings } from "./task-context.js";
@@ -26,6 +27,10 @@ export interface TaskDefinition<Name extends string = string, Schema extends z.Z
    * Without it graphile-worker's curve applies (exp(attempts) seconds).
    */
   readonly retry?: RetryScheduleInput;
+  /** At most N attempts of this task running at once over all daemons (src/controls/task-limits-check.ts). */
+  readonly concurrency?: TaskLimitsInput["concurrency"];
+  /** At most `max` attempts started per window `per` ("1s", "1m") over all daemons. */
+  readonly rateLimit?: TaskLimitsInput["rateLimit"];
   readonly handler: (payload: z.output<Schema>, context: TaskContext) => Promise<void>;
 }
 
@@ -64,6 +69,8 @@ function taskProblems(definition: Partial<AnyTask> | undefined): string[] {
     const parsed = parseRetrySchedule(retry);
     if ("problems" in parsed) problems.push(...parsed.problems);
   }
+  const limits = parseTaskLimits(definition);
+  if ("problems" in limits) problems.push(...limits.problems);
   return problems;
 }
 

@@ -6,6 +6,7 @@ import { jobsByTaskAndState, runningJobs } from "../../engine/job-reads.js";
 import { readCronLines } from "../../status/cron-lines.js";
 import { daemons, pendingDeadLettersByTask } from "../../status/status-queries.js";
 import { pausedTasks } from "../../controls/pause-queries.js";
+import { limitedTaskStatus } from "../../controls/task-limit-queries.js";
 import { loadTasks, type TaskCatalog } from "../../tasks/task-catalog.js";
 import { printRows } from "../output.js";
 import { commandConfig, withDatabase, withTasksOption } from "../with-database.js";
@@ -29,8 +30,9 @@ export function registerStatus(program: Command): void {
           pausedTasks(database.db),
           cronLineStatus(database.db),
         ]);
+        const limits = await limitedTaskStatus(database.db, Object.values(tasks));
         if (options.json) {
-          process.stdout.write(`${JSON.stringify({ daemons: daemonRows, jobs, running, cancels, deadLetters, cron, paused, cronLines }, null, 2)}\n`);
+          process.stdout.write(`${JSON.stringify({ daemons: daemonRows, jobs, running, cancels, deadLetters, cron, paused, cronLines, limits }, null, 2)}\n`);
           return;
         }
         for (const [title, rows, empty] of [
@@ -45,6 +47,11 @@ export function registerStatus(program: Command): void {
         ] as const) {
           process.stdout.write(`\n${title}\n`);
           printRows(rows, { json: false, empty });
+        }
+        // Only when some task has a limit: most deployments have none, and the section would say so every time.
+        if (limits.length) {
+          process.stdout.write("\nLimited tasks (cluster-wide)\n");
+          printRows(limits, { json: false, empty: "" });
         }
         const unhandled = jobs.filter((row) => row.state === "no handler");
         if (unhandled.length) {
