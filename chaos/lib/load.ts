@@ -22,6 +22,8 @@ export class Load {
     private readonly db: Db,
     private readonly jobUrl: string,
     private readonly perSecond: number,
+    /** A task taking the `http` task's payload (`{ url }`). */
+    private readonly task = "http",
   ) {}
 
   start(): void {
@@ -47,7 +49,7 @@ export class Load {
     if (count < 1) return;
     this.owed -= count;
     try {
-      const ids = await addHttpJobs(this.db, this.jobUrl, count);
+      const ids = await addHttpJobs(this.db, this.jobUrl, count, undefined, this.task);
       const now = Date.now();
       for (const id of ids) this.enqueued.set(id, now);
     } catch {
@@ -56,11 +58,11 @@ export class Load {
   }
 }
 
-/** Adds `count` `http` jobs calling `jobUrl` (in named queue `queue` if given) in one add_job statement; returns their ids. */
-export async function addHttpJobs(db: Db, jobUrl: string, count: number, queue?: string): Promise<string[]> {
+/** Adds `count` `http` jobs (or of `task`, same payload) calling `jobUrl` (in named queue `queue` if given) in one add_job statement; returns their ids. */
+export async function addHttpJobs(db: Db, jobUrl: string, count: number, queue?: string, task = "http"): Promise<string[]> {
   const { rows } = await sql<{ id: string }>`
     select (graphile_worker.add_job(
-      'http',
+      ${task}::text,
       json_build_object('url', ${jobUrl}::text),
       queue_name => ${queue ?? null}::text,
       max_attempts => ${MAX_ATTEMPTS}::int

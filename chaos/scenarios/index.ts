@@ -4,6 +4,7 @@ import { crontabOnce } from "./crontab-once.js";
 import { crontabReadError } from "./crontab-read-error.js";
 import { ctrlC } from "./ctrl-c.js";
 import { killNine } from "./kill-nine.js";
+import { limitsKillNine } from "./limits-kill-nine.js";
 import { pauseKillNine } from "./pause-kill-nine.js";
 import { poolerRestart } from "./pooler-restart.js";
 import { postgresCrash } from "./postgres-crash.js";
@@ -28,4 +29,5 @@ export const SCENARIOS: Readonly<Record<string, Scenario>> = {
   "crontab-read-error": crontabReadError,
   "ctrl-c": ctrlC,
   "pause-kill-nine": pauseKillNine,
+  "limits-kill-nine": limitsKillNine,
 };
