@@ -1,6 +1,6 @@
 import { fileURLToPath } from "node:url";
-import { sql } from "kysely";
 import type { Db } from "../../src/db/database.js";
+import { maxOverlap } from "../../tests/support/attempt-timeline.js";
 import { waitFor } from "../../tests/support/wait-for.js";
 import { Cluster, DEAD_AFTER_S } from "../lib/cluster.js";
 import { auditJobs, drainCheck, lockedJobIds, type Fault } from "../lib/job-audit.js";
@@ -20,16 +20,14 @@ const SIZES = {
 
 /** The most attempts of `task` that succeeded overlapping in time, among those started after `from`. */
 async function maxOverlapAfter(db: Db, task: string, from: number): Promise<number> {
-  const { rows } = await sql<{ overlap: number | null }>`
-    select max(n)::int as overlap from (
-      select sum(delta) over (order by at, delta rows unbounded preceding) as n from (
-        select started_at as at, 1 as delta from pgmill.job_runs where task = ${task} and status = 'succeeded' and started_at > ${new Date(from)}
-        union all
-        select finished_at, -1 from pgmill.job_runs where task = ${task} and status = 'succeeded' and started_at > ${new Date(from)}
-      ) edges
-    ) running
-  `.execute(db);
-  return rows[0]?.overlap ?? 0;
+  const runs = await db
+    .selectFrom("pgmill.job_runs")
+    .select(["started_at", "finished_at"])
+    .where("task", "=", task)
+    .where("status", "=", "succeeded")
+    .where("started_at", ">", new Date(from))
+    .execute();
+  return maxOverlap(runs);
 }
 
 /**

@@ -13,6 +13,7 @@ import { addJobWithSql } from "../support/sql-jobs.js";
 import { startTestDaemon } from "../support/test-daemon.js";
 import { createTestDatabase } from "../support/test-database.js";
 import { waitFor } from "../support/wait-for.js";
+import { maxOverlap } from "../support/attempt-timeline.js";
 
 // kill -9 of a daemon holding concurrency slots: its slots go with it (the
 // survivor's reaper, and slots whose job is no longer locked never count), the
@@ -49,17 +50,6 @@ const survivorTasks = taskRegistry(
   }),
 );
 
-function overlap(runs: readonly { started_at: Date; finished_at: Date }[]): number {
-  const edges = runs.flatMap((r) => [
-    { at: r.started_at.getTime(), step: 1 },
-    { at: r.finished_at.getTime(), step: -1 },
-  ]);
-  edges.sort((a, b) => a.at - b.at || a.step - b.step);
-  let running = 0;
-  let most = 0;
-  for (const { step } of edges) most = Math.max(most, (running += step));
-  return most;
-}
 
 describe("kill -9 of a daemon holding task slots", () => {
   it("frees its slots on recovery, keeps the limit afterwards, and loses no job", async () => {
@@ -114,7 +104,7 @@ describe("kill -9 of a daemon holding task slots", () => {
     expect(new Set(succeeded.map((r) => String(r.job_id)))).toEqual(new Set(ids));
     // After recovery the survivor ran everything, never more than the limit at once, and reached it.
     expect(succeeded.every((r) => r.daemon_id === survivor.daemon.id)).toBe(true);
-    expect(overlap(succeeded)).toBe(LIMIT);
+    expect(maxOverlap(succeeded)).toBe(LIMIT);
     // The attempts the crash cut short are `lost` and retried: the two holding slots, and any job the victim had
     // fetched and not yet parked (as for any task: a fetched job's attempt is spent). No other attempt was spent.
     const lost = runs.filter((r) => r.status === "lost");

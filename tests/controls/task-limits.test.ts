@@ -7,6 +7,7 @@ import { addJobsAtOnce } from "../support/sql-jobs.js";
 import { startTestDaemon, type TestDaemon } from "../support/test-daemon.js";
 import { createTestDatabase, type TestDatabase } from "../support/test-database.js";
 import { waitFor } from "../support/wait-for.js";
+import { maxOverlap } from "../support/attempt-timeline.js";
 
 // Cluster-wide limits with two daemons on one database: what history says
 // about the attempts that ran (pgmill.job_runs), not what the daemons say.
@@ -41,18 +42,6 @@ function runsOfTask(task: string) {
   return db.handle.db.selectFrom("pgmill.job_runs").selectAll().where("task", "=", task).orderBy("started_at").execute();
 }
 
-/** The most attempts running at one instant, from their history rows (an end before a start at the same instant). */
-function maxOverlap(runs: readonly { started_at: Date; finished_at: Date }[]): number {
-  const edges = runs.flatMap((r) => [
-    { at: r.started_at.getTime(), step: 1 },
-    { at: r.finished_at.getTime(), step: -1 },
-  ]);
-  edges.sort((a, b) => a.at - b.at || a.step - b.step);
-  let running = 0;
-  let most = 0;
-  for (const { step } of edges) most = Math.max(most, (running += step));
-  return most;
-}
 
 async function allSucceeded(database: Db, task: string, count: number) {
   const runs = await database.selectFrom("pgmill.job_runs").select("id").where("task", "=", task).where("status", "=", "succeeded").execute();

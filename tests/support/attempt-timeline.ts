@@ -26,3 +26,16 @@ export function idleGaps(attempts: readonly TimedAttempt[]): number[] {
   const ordered = [...attempts].sort((a, b) => a.started_at.getTime() - b.started_at.getTime());
   return ordered.slice(1).map((next, i) => next.started_at.getTime() - ordered[i]!.finished_at.getTime());
 }
+
+/** The most attempts running at one instant, from their history rows (an end before a start at the same instant). */
+export function maxOverlap(attempts: readonly Pick<TimedAttempt, "started_at" | "finished_at">[]): number {
+  const edges = attempts.flatMap((r) => [
+    { at: r.started_at.getTime(), step: 1 },
+    { at: r.finished_at.getTime(), step: -1 },
+  ]);
+  edges.sort((a, b) => a.at - b.at || a.step - b.step);
+  let running = 0;
+  let most = 0;
+  for (const { step } of edges) most = Math.max(most, (running += step));
+  return most;
+}
