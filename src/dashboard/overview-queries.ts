@@ -1,33 +1,12 @@
 import { sql } from "kysely";
 import type { Db } from "../db/database.js";
-import { withEngineTables } from "../engine/jobs-view.js";
 
 // The overview's reads. Each is bounded: by a time range on job_runs (served by
 // job_runs_started_idx, so only the day's partitions are touched) or by the
 // size of the live queue (graphile-worker's jobs view) with a LIMIT on tasks.
 
-const MAX_TASKS = 500;
-
-/**
- * Live jobs per task, by the dashboard's states: running (locked), failed (its
- * last attempt failed; waiting for a retry or the dead-letter sweep),
- * scheduled (due later), queued (due now).
- */
-export function liveCountsByTask(db: Db) {
-  return withEngineTables(db)
-    .selectFrom("graphile_worker.jobs")
-    .select([
-      "task_identifier as task",
-      sql<number>`count(*) filter (where locked_at is null and last_error is null and run_at <= now())::int`.as("queued"),
-      sql<number>`count(*) filter (where locked_at is null and last_error is null and run_at > now())::int`.as("scheduled"),
-      sql<number>`count(*) filter (where locked_at is not null)::int`.as("running"),
-      sql<number>`count(*) filter (where locked_at is null and last_error is not null)::int`.as("failed"),
-    ])
-    .groupBy("task_identifier")
-    .orderBy("task_identifier")
-    .limit(MAX_TASKS)
-    .execute();
-}
+/** Tasks the overview lists at most. */
+export const MAX_TASKS = 500;
 
 /** Pending dead letters per task (dead_letters_pending_idx). */
 export function deadCountsByTask(db: Db) {

@@ -1,6 +1,7 @@
 import { pendingCancelsOf } from "../../controls/cancel-queries.js";
 import { duration, html, payloadBlock, short, time, type Html } from "../html.js";
-import { attemptsOf, deadLetterOf, lastRunPayload, liveJob } from "../job-queries.js";
+import { liveJob } from "../../engine/live-jobs.js";
+import { attemptsOf, deadLetterOf, lastRunPayload } from "../job-queries.js";
 import { actionForm, type View } from "../layout.js";
 import type { PageDeps } from "./deps.js";
 

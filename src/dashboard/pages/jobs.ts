@@ -1,7 +1,7 @@
 import { z } from "zod";
 import { instant, inputTime, name, parseQuery } from "../filters.js";
 import { html, query, short, time, type Html } from "../html.js";
-import { LIVE_STATES, listLiveJobs } from "../job-queries.js";
+import { LIVE_STATES, listLiveJobs } from "../../engine/live-jobs.js";
 import { actionForm, type View } from "../layout.js";
 import { bigintId } from "../../cli/arguments.js";
 import type { PageDeps } from "./deps.js";

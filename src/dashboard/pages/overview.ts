@@ -2,7 +2,8 @@ import { pausedTasks } from "../../controls/pause-queries.js";
 import { failureRateChart, throughputChart } from "../charts.js";
 import { duration, html, type Html } from "../html.js";
 import { actionForm, type View } from "../layout.js";
-import { deadCountsByTask, liveCountsByTask, taskStats, throughput } from "../overview-queries.js";
+import { liveCountsByTask } from "../../engine/live-jobs.js";
+import { deadCountsByTask, MAX_TASKS, taskStats, throughput } from "../overview-queries.js";
 import type { PageDeps } from "./deps.js";
 
 const hhmm = (d: Date) => d.toISOString().slice(11, 16);
@@ -11,7 +12,7 @@ const dayHour = (d: Date) => `${d.toISOString().slice(5, 10)} ${d.toISOString().
 /** Per task: live job counts, dead letters, runs and durations over 24 h; throughput and failure rate charts. */
 export async function overviewPage({ db }: PageDeps, view: View): Promise<Html> {
   const [live, dead, stats, hour, day, paused] = await Promise.all([
-    liveCountsByTask(db),
+    liveCountsByTask(db, MAX_TASKS),
     deadCountsByTask(db),
     taskStats(db),
     throughput(db, 3600, 60),
