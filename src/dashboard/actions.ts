@@ -2,6 +2,7 @@ import { z } from "zod";
 import { bigintId, durationSeconds } from "../cli/arguments.js";
 import type { Db } from "../db/database.js";
 import { cancelJob, type CancelResult } from "../controls/cancel-queries.js";
+import { pauseCron, resumeCron, runCronNow } from "../controls/cron-operator.js";
 import { pauseTask, resumeTask } from "../controls/pause-queries.js";
 import { purgeDeadLetters, retryDeadLetter, retryDeadLetters } from "../dead-letters/queries.js";
 
@@ -30,6 +31,8 @@ interface Action<S extends z.ZodType> {
 const defineAction = <S extends z.ZodType>(input: S, run: (db: Db, input: z.output<S>) => Promise<ActionResult>): Action<S> => ({ input, run });
 
 const taskName = z.string().min(1).max(128);
+/** A crontab line's ?id= (pgmill.cron_lines.identifier). */
+const cronId = z.string().min(1).max(256);
 
 export const ACTIONS = {
   "retry-dead-letter": defineAction(z.object({ id: bigintId }), async (db, { id }) => {
@@ -55,6 +58,21 @@ export const ACTIONS = {
   "resume-task": defineAction(z.object({ task: taskName }), async (db, { task }) => {
     const changed = await resumeTask(db, task);
     return { message: changed ? `Task ${task} resumed: its held jobs are back at their run_at.` : `Task ${task} was not paused.`, details: { task, changed } };
+  }),
+  // The crontab controls, as `pgmill pause cron`, `pgmill resume cron` and `pgmill cron run` call them.
+  // An unknown id is a PgmillError (PGMILL_NOT_FOUND, naming the known ids): the server shows it as refused.
+  "pause-cron": defineAction(z.object({ id: cronId }), async (db, { id }) => {
+    const since = await pauseCron(db, id);
+    return { message: `Crontab line ${id} paused since ${since.toISOString()}: its ticks are not enqueued, nor backfilled after resume.`, details: { cron: id, pausedSince: since.toISOString() } };
+  }),
+  "resume-cron": defineAction(z.object({ id: cronId }), async (db, { id }) => {
+    const resumed = await resumeCron(db, id);
+    return { message: resumed ? `Crontab line ${id} resumed from its next tick.` : `Crontab line ${id} was not paused.`, details: { cron: id, resumed } };
+  }),
+  "run-cron-now": defineAction(z.object({ id: cronId }), async (db, { id }) => {
+    const jobId = await runCronNow(db, id);
+    // With overlap=skip the line's previous run, still queued or running, keeps its job key: its id comes back.
+    return { message: `Crontab line ${id} run now: job ${jobId}.`, details: { cron: id, jobId }, redirect: `/jobs/${jobId}` };
   }),
 } as const satisfies Record<string, Action<z.ZodType>>;
 

@@ -8,6 +8,9 @@ export interface CronLine {
   readonly line: number;
   readonly id: string;
   readonly task: string;
+  /** As written: the five fields, or `@every 10s`. */
+  readonly schedule: string;
+  readonly overlap: string;
   readonly timezone: string;
   /** An `@every` line: its runs fall on seconds. */
   readonly subMinute: boolean;
@@ -30,6 +33,8 @@ export async function readCronLines(file: string, tasks: TaskCatalog, count: num
       line: entry.line,
       id: entry.identifier,
       task: entry.task,
+      schedule: entry.schedule,
+      overlap: entry.overlap,
       timezone: entry.timezone ?? "UTC",
       subMinute: entry.everyMs !== null,
       nextRuns: nextTicks(entry, now, count),

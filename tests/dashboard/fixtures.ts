@@ -2,19 +2,43 @@ import { randomUUID } from "node:crypto";
 import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
+import { readFileSync } from "node:fs";
 import { sql } from "kysely";
+import { z } from "zod";
+import { publishCronLines } from "../../src/controls/cron-lines.js";
+import { parseCrontabFile } from "../../src/crontab/parse-crontab.js";
+import { defineTask } from "../../src/tasks/define-task.js";
+import type { TaskCatalog } from "../../src/tasks/task-catalog.js";
 import type { Db } from "../../src/db/database.js";
 import type { RunStatus } from "../../src/db/schema.js";
 import { addJobWithSql } from "../support/sql-jobs.js";
 
 export const TOKEN = "dashboard-test-token-0123456789";
 
-/** A crontab with a line in UTC and one in Paris, for the Cron page. */
+/** A crontab with a line in UTC, one in Paris and an `@every` line with overlap=skip, for the Cron page. */
 export function writeCrontab(): string {
   const file = path.join(mkdtempSync(path.join(tmpdir(), "pgmill-dashboard-")), "crontab");
-  writeFileSync(file, '*/5 * * * * log-message ?id=every-five {message: "tick"}\n0 9 * * 1-5 log-message ?id=paris-morning&tz=Europe/Paris {message: "bonjour"}\n');
+  writeFileSync(
+    file,
+    '*/5 * * * * log-message ?id=every-five {message: "tick"}\n0 9 * * 1-5 log-message ?id=paris-morning&tz=Europe/Paris {message: "bonjour"}\n' +
+      '@every 30s log-message ?id=heartbeat&overlap=skip {message: "beat"}\n',
+  );
   return file;
 }
+
+/** What a daemon does on start: publish the crontab's lines to pgmill.cron_lines (the cron controls act on these). */
+export async function publishCrontab(db: Db, file: string, tasks: TaskCatalog): Promise<void> {
+  await publishCronLines(db, parseCrontabFile(readFileSync(file, "utf8"), tasks, "crontab"), "test-host:42");
+}
+
+/** A task with both limits, for the overview's limited tasks (no daemon runs it here). */
+export const limitedTask = defineTask({
+  name: "send-email",
+  payload: z.object({ to: z.string() }),
+  concurrency: 2,
+  rateLimit: { max: 10, per: "1m" },
+  handler: async () => undefined,
+});
 
 export async function insertRun(
   db: Db,

@@ -1,10 +1,11 @@
 import { beforeAll, describe, expect, it } from "vitest";
+import { pauseTask, resumeTask } from "../../src/controls/pause-queries.js";
 import { dashboardApp } from "../../src/dashboard/app.js";
-import { loadTasks } from "../../src/tasks/task-catalog.js";
+import { loadTasks, type TaskCatalog } from "../../src/tasks/task-catalog.js";
 import { captureLogs } from "../support/log-capture.js";
 import { createTestDatabase, type TestDatabase } from "../support/test-database.js";
 import { addJobWithSql } from "../support/sql-jobs.js";
-import { liveJobIds, seed, TOKEN, writeCrontab, type Seeded } from "./fixtures.js";
+import { limitedTask, liveJobIds, publishCrontab, seed, TOKEN, writeCrontab, type Seeded } from "./fixtures.js";
 
 let db: TestDatabase;
 let seeded: Seeded;
@@ -17,13 +18,16 @@ beforeAll(async () => {
 });
 
 const ORIGIN = "http://localhost:8081";
+/** pino's numeric levels. */
+const LEVEL_WARN = 40;
+const LEVEL_ERROR = 50;
 
-async function appWith(token: string | null, payloadMode: "stored" | "redacted" | "omitted" = "stored") {
+async function appWith(token: string | null, payloadMode: "stored" | "redacted" | "omitted" = "stored", tasks?: TaskCatalog) {
   const logs = captureLogs();
   const app = dashboardApp({
     db: db.handle.db,
     logger: logs.logger,
-    tasks: await loadTasks({ tasksDir: null }),
+    tasks: tasks ?? (await loadTasks({ tasksDir: null })),
     crontabPath,
     payloadMode,
     token,
@@ -277,5 +281,109 @@ describe("dashboard actions", () => {
     expect(await db.handle.db.selectFrom("pgmill.dead_letters").select("id").execute()).toEqual([]);
     expect(logs.lines.find((l) => l.action === "purge-dead-letters")).toMatchObject({ via: "bearer token", result: { purged: 1 } });
     expect((await request("/actions/no-such-thing", formPost({}, { authorization: `Bearer ${TOKEN}` }))).status).toBe(404);
+  });
+});
+
+describe("dashboard crontab controls and task limits", () => {
+  const cronPauses = () => db.handle.db.selectFrom("pgmill.cron_pauses").select(["identifier", "paused_at", "resumed_at"]).orderBy("id").execute();
+  const flashOf = (response: Response) => decodeURIComponent(response.headers.get("set-cookie") ?? "");
+
+  beforeAll(async () => {
+    await publishCrontab(db.handle.db, crontabPath, await loadTasks({ tasksDir: null }));
+    await db.handle.db.updateTable("pgmill.cron_lines").set({ last_tick_at: new Date("2026-11-30T08:00:00Z") }).where("identifier", "=", "paris-morning").execute();
+  });
+
+  it("shows each line's schedule, overlap, state, next runs (with seconds for @every) and last runs, without actions when read-only", async () => {
+    const { request } = await appWith(null);
+    const page = await (await request("/cron")).text();
+    expect(page).toMatch(/<tr data-cron="heartbeat">[\s\S]*?<code>@every 30s<\/code>[\s\S]*?<td>skip<\/td>[\s\S]*?data-state="active"[\s\S]*?\d\d:\d\d:\d\d \+00:00/);
+    expect(page).toMatch(/<tr data-cron="paris-morning">[\s\S]*?<code>0 9 \* \* 1-5<\/code>[\s\S]*?Europe\/Paris[\s\S]*?2026-11-30 08:00:00/);
+    expect(page).not.toContain('action="/actions/');
+    for (const action of ["pause-cron", "resume-cron", "run-cron-now"]) {
+      const response = await request(`/actions/${action}`, formPost({ id: "every-five" }));
+      expect(response.status, action).toBe(403);
+    }
+    expect(await cronPauses()).toEqual([]);
+  });
+
+  it("pauses and resumes a line from the cron page (pgmill.pause_cron, resume_cron), with the session and its CSRF token", async () => {
+    const { request, logs } = await appWith(TOKEN);
+    const { cookie, csrf } = await login(request);
+    const before = await (await request("/cron", { headers: { cookie } })).text();
+    expect(before).toMatch(/<tr data-cron="every-five">[\s\S]*?action="\/actions\/pause-cron"[\s\S]*?action="\/actions\/run-cron-now"/);
+    expect((await request("/actions/pause-cron", formPost({ id: "every-five", back: "/cron" }, { cookie }))).status, "no CSRF token").toBe(403);
+    expect(await cronPauses()).toEqual([]);
+
+    const paused = await request("/actions/pause-cron", formPost({ id: "every-five", _csrf: csrf, back: "/cron" }, { cookie }));
+    expect(paused.status).toBe(303);
+    expect(paused.headers.get("location")).toBe("/cron");
+    expect(flashOf(paused)).toContain("Crontab line every-five paused since");
+    const [window] = await cronPauses();
+    expect(window).toMatchObject({ identifier: "every-five", resumed_at: null });
+    const page = await (await request("/cron", { headers: { cookie } })).text();
+    expect(page).toMatch(new RegExp(`<tr data-cron="every-five">[\\s\\S]*?data-state="paused"[\\s\\S]*?since <time datetime="${window!.paused_at.toISOString()}"[\\s\\S]*?action="/actions/resume-cron"`));
+    expect(logs.lines.find((l) => l.action === "pause-cron")).toMatchObject({ via: "session", result: { cron: "every-five", pausedSince: window!.paused_at.toISOString() } });
+
+    const resumed = await request("/actions/resume-cron", formPost({ id: "every-five", _csrf: csrf, back: "/cron" }, { cookie }));
+    expect(flashOf(resumed)).toContain("Crontab line every-five resumed");
+    expect((await cronPauses())[0]!.resumed_at).toBeInstanceOf(Date);
+    const again = await request("/actions/resume-cron", formPost({ id: "every-five", _csrf: csrf, back: "/cron" }, { cookie }));
+    expect(flashOf(again)).toContain("was not paused");
+  });
+
+  it("runs a line now and goes to the new job's page (pgmill.run_cron_now)", async () => {
+    const { request, logs } = await appWith(TOKEN);
+    const { cookie, csrf } = await login(request);
+    const response = await request("/actions/run-cron-now", formPost({ id: "paris-morning", _csrf: csrf, back: "/cron" }, { cookie }));
+    expect(response.status).toBe(303);
+    const jobId = response.headers.get("location")!.match(/^\/jobs\/(\d+)$/)?.[1];
+    expect(jobId).toBeTruthy();
+    expect(await liveJobIds(db.handle.db, "log-message")).toContain(jobId);
+    expect(flashOf(response)).toContain(`Crontab line paris-morning run now: job ${jobId}.`);
+    const jobPage = await (await request(`/jobs/${jobId}`, { headers: { cookie } })).text();
+    expect(jobPage).toContain("<dt>task</dt><dd>log-message</dd>");
+    expect(jobPage).toContain("in the queue");
+    const line = await db.handle.db.selectFrom("pgmill.cron_lines").select("last_manual_run_at").where("identifier", "=", "paris-morning").executeTakeFirstOrThrow();
+    expect(line.last_manual_run_at).toBeInstanceOf(Date);
+    const cron = await (await request("/cron", { headers: { cookie } })).text();
+    expect(cron).toContain(`<time datetime="${line.last_manual_run_at!.toISOString()}"`);
+    // Bearer works for scripts too.
+    const scripted = await request("/actions/run-cron-now", formPost({ id: "heartbeat" }, { authorization: `Bearer ${TOKEN}` }));
+    expect(scripted.headers.get("location")).toMatch(/^\/jobs\/\d+$/);
+    expect(logs.lines.filter((l) => l.action === "run-cron-now").map((l) => l.via)).toEqual(["session", "bearer token"]);
+  });
+
+  it("refuses an unknown line id with a message naming the known ones, not a 500", async () => {
+    const { request, logs } = await appWith(TOKEN);
+    const { cookie, csrf } = await login(request);
+    for (const action of ["pause-cron", "resume-cron", "run-cron-now"]) {
+      const response = await request(`/actions/${action}`, formPost({ id: "no-such-line", _csrf: csrf, back: "/cron" }, { cookie }));
+      expect(response.status, action).toBe(303);
+      expect(response.headers.get("location"), action).toBe("/cron");
+      const flash = flashOf(response);
+      expect(flash, action).toContain('unknown crontab line id \\"no-such-line\\" (known: every-five, heartbeat, paris-morning)');
+      expect(flash, action).toContain('"error":true');
+    }
+    expect(logs.lines.filter((l) => l.level === LEVEL_WARN && String(l.problem).includes("no-such-line")).map((l) => l.action)).toEqual(["pause-cron", "resume-cron", "run-cron-now"]);
+    expect(logs.lines.filter((l) => l.level === LEVEL_ERROR)).toEqual([]);
+    const empty = await request("/actions/pause-cron", formPost({ id: "", _csrf: csrf, back: "/cron" }, { cookie }));
+    expect(flashOf(empty)).toContain("pause-cron: id:");
+    expect(await db.handle.db.selectFrom("pgmill.cron_pauses").select("identifier").where("identifier", "=", "no-such-line").execute()).toEqual([]);
+  });
+
+  it("lists the limited tasks the catalog declares with their use, and the paused tasks", async () => {
+    const plain = await (await (await appWith(null)).request("/")).text();
+    expect(plain).not.toContain('id="limited-tasks"');
+    const { request } = await appWith(null, "stored", await loadTasks({ tasksDir: null, tasks: [limitedTask] }));
+    const page = await (await request("/")).text();
+    expect(page).toMatch(/<tr data-task="send-email">[\s\S]*?<td class="num">2<\/td><td class="num">0<\/td><td class="num">0<\/td>\s*<td>10 per 60s<\/td><td class="num">0<\/td>/);
+    await pauseTask(db.handle.db, "report");
+    try {
+      const paused = await (await request("/")).text();
+      // seed()'s scheduled report job is held.
+      expect(paused).toMatch(/<table id="paused-tasks">[\s\S]*?report<\/a><\/td><td><time[^>]*>[^<]+<\/time><\/td><td>[^<]+<\/td><td class="num">1<\/td>/);
+    } finally {
+      await resumeTask(db.handle.db, "report");
+    }
   });
 });

@@ -1,6 +1,7 @@
 import { pausedTasks } from "../../controls/pause-queries.js";
+import { limitedTaskStatus } from "../../controls/task-limit-queries.js";
 import { failureRateChart, throughputChart } from "../charts.js";
-import { duration, html, type Html } from "../html.js";
+import { duration, html, time, type Html } from "../html.js";
 import { actionForm, type View } from "../layout.js";
 import { liveCountsByTask } from "../../engine/live-jobs.js";
 import { deadCountsByTask, MAX_TASKS, taskStats, throughput } from "../overview-queries.js";
@@ -9,15 +10,20 @@ import type { PageDeps } from "./deps.js";
 const hhmm = (d: Date) => d.toISOString().slice(11, 16);
 const dayHour = (d: Date) => `${d.toISOString().slice(5, 10)} ${d.toISOString().slice(11, 16)}`;
 
-/** Per task: live job counts, dead letters, runs and durations over 24 h; throughput and failure rate charts. */
-export async function overviewPage({ db }: PageDeps, view: View): Promise<Html> {
-  const [live, dead, stats, hour, day, paused] = await Promise.all([
+/**
+ * Per task: live job counts, dead letters, runs and durations over 24 h;
+ * throughput and failure rate charts; the paused tasks, and the limited ones
+ * (as this dashboard's task catalog declares their limits, like `pgmill status`).
+ */
+export async function overviewPage({ db, tasks: catalog }: PageDeps, view: View): Promise<Html> {
+  const [live, dead, stats, hour, day, paused, limits] = await Promise.all([
     liveCountsByTask(db, MAX_TASKS),
     deadCountsByTask(db),
     taskStats(db),
     throughput(db, 3600, 60),
     throughput(db, 86_400, 3600),
     pausedTasks(db),
+    limitedTaskStatus(db, Object.values(catalog)),
   ]);
   const pausedByTask = new Map(paused.map((p) => [p.task, p]));
   const tasks = new Map<string, { queued: number; scheduled: number; running: number; failed: number; dead: number; runs: number; failedRuns: number; p50: number | null; p95: number | null }>();
@@ -61,5 +67,28 @@ ${
     <td>${pausedByTask.has(task) ? actionForm(view, "resume-task", { task }, "resume") : actionForm(view, "pause-task", { task }, "pause", { confirm: `Pause task ${task} on every daemon?` })}</td></tr>`,
     )}</tbody></table>`
     : html`<p class="muted">No jobs, history or dead letters yet.</p>`
-}`;
+}
+${paused.length ? pausedSection(paused, view) : ""}
+${limits.length ? limitsSection(limits) : ""}`;
+}
+
+function pausedSection(paused: Awaited<ReturnType<typeof pausedTasks>>, view: View): Html {
+  return html`<h2>Paused tasks</h2>
+<table id="paused-tasks"><thead><tr><th>task</th><th>paused since</th><th>by</th><th class="num" title="queued jobs held at run_at infinity until the resume">held jobs</th><th></th></tr></thead>
+<tbody>${paused.map(
+    (p) => html`<tr><td><a href="/jobs?task=${encodeURIComponent(p.task)}">${p.task}</a></td><td>${time(p.paused_at)}</td><td>${p.paused_by}</td><td class="num">${p.held_jobs}</td>
+  <td>${actionForm(view, "resume-task", { task: p.task }, "resume")}</td></tr>`,
+  )}</tbody></table>`;
+}
+
+/** Only when a task has a limit (most have none): each limit with its use now, over all daemons. */
+function limitsSection(limits: Awaited<ReturnType<typeof limitedTaskStatus>>): Html {
+  const none = html`<span class="muted">–</span>`;
+  return html`<h2>Limited tasks <span class="muted">(cluster-wide, as this dashboard's PGMILL_TASKS declares them)</span></h2>
+<table id="limited-tasks"><thead><tr><th>task</th><th class="num">concurrency</th><th class="num">running</th><th class="num" title="jobs waiting for a slot">waiting</th><th>rate limit</th><th class="num">started this window</th></tr></thead>
+<tbody>${limits.map(
+    (l) => html`<tr data-task="${l.task}"><td><a href="/jobs?task=${encodeURIComponent(l.task)}">${l.task}</a></td>
+  <td class="num">${l.concurrency ?? none}</td><td class="num">${l.running ?? none}</td><td class="num">${l.waiting_for_slot ?? none}</td>
+  <td>${l.rate_limit ?? none}</td><td class="num">${l.started_this_window ?? none}</td></tr>`,
+  )}</tbody></table>`;
 }
