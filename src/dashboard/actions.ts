@@ -63,7 +63,7 @@ export const ACTIONS = {
   // An unknown id is a PgmillError (PGMILL_NOT_FOUND, naming the known ids): the server shows it as refused.
   "pause-cron": defineAction(z.object({ id: cronId }), async (db, { id }) => {
     const since = await pauseCron(db, id);
-    return { message: `Crontab line ${id} paused since ${since.toISOString()}: its ticks are not enqueued, nor backfilled after resume.`, details: { cron: id, pausedSince: since.toISOString() } };
+    return { message: `Crontab line ${id} paused since ${since.toISOString().slice(0, 19).replace("T", " ")} UTC: its ticks are not enqueued, nor backfilled after resume.`, details: { cron: id, pausedSince: since.toISOString() } };
   }),
   "resume-cron": defineAction(z.object({ id: cronId }), async (db, { id }) => {
     const resumed = await resumeCron(db, id);

@@ -34,6 +34,11 @@ form.filters label { display: flex; flex-direction: column; font-size: 12px; col
 input, select, button { font: inherit; padding: .2rem .4rem; }
 form.inline { display: inline; margin: 0; }
 button.act { cursor: pointer; }
+.nowrap { white-space: nowrap; }
+td.actions form { display: block; margin-bottom: .25rem; }
+td.actions button { white-space: nowrap; }
+#cron time { white-space: nowrap; }
+.skipped { color: var(--muted); text-decoration: line-through; }
 pre { background: var(--head); padding: .6rem; overflow: auto; max-height: 30rem; white-space: pre-wrap; word-break: break-all; }
 .charts { display: grid; grid-template-columns: repeat(auto-fit, minmax(460px, 1fr)); gap: 1rem; }
 figure { margin: 0; border: 1px solid var(--line); padding: .5rem; }

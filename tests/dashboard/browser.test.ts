@@ -7,7 +7,7 @@ import { loadTasks } from "../../src/tasks/task-catalog.js";
 import { ROOT } from "../support/built-dist.js";
 import { captureLogs } from "../support/log-capture.js";
 import { createTestDatabase, type TestDatabase } from "../support/test-database.js";
-import { insertDeadLetter, liveJobIds, seed, seedHistory, TOKEN, writeCrontab, type Seeded } from "./fixtures.js";
+import { insertDeadLetter, limitedTask, liveJobIds, publishCrontab, seed, seedHistory, TOKEN, writeCrontab, type Seeded } from "./fixtures.js";
 
 // The dashboard in a real browser: Debian's chromium (`apt-get install chromium`;
 // .ci/run installs it), driven by playwright-core. The screenshots it takes are
@@ -27,11 +27,21 @@ beforeAll(async () => {
   db = await createTestDatabase();
   seeded = await seed(db.handle.db);
   await seedHistory(db.handle.db);
+  const tasks = await loadTasks({ tasksDir: null, tasks: [limitedTask] });
+  const crontabPath = writeCrontab();
+  // As a daemon would on start: the cron page's controls act on the published lines.
+  await publishCrontab(db.handle.db, crontabPath, tasks);
+  // And as its ticks would: the last five-minute tick was enqueued.
+  await db.handle.db
+    .updateTable("pgmill.cron_lines")
+    .set({ last_tick_at: new Date(Math.floor(Date.now() / 300_000) * 300_000) })
+    .where("identifier", "=", "every-five")
+    .execute();
   const common = {
     db: db.handle.db,
     logger: captureLogs().logger,
-    tasks: await loadTasks({ tasksDir: null }),
-    crontabPath: writeCrontab(),
+    tasks,
+    crontabPath,
     payloadMode: "stored" as const,
     host: "127.0.0.1",
     port: 0,
@@ -64,6 +74,13 @@ async function openPage(): Promise<{ page: Page; errors: string[] }> {
   return { page, errors };
 }
 
+/** Logs in with the token from a page of the dashboard with actions; lands on the overview. */
+async function logIn(page: Page, server: DashboardServer): Promise<void> {
+  await page.click("text=log in to act");
+  await page.fill('input[name="token"]', TOKEN);
+  await Promise.all([page.waitForURL(server.url + "/"), page.click('button:has-text("log in")')]);
+}
+
 describe("dashboard in chromium", { timeout: 90_000 }, () => {
   it("loads every page without console errors, refreshes live, and screenshots each", async () => {
     const { page, errors } = await openPage();
@@ -73,7 +90,8 @@ describe("dashboard in chromium", { timeout: 90_000 }, () => {
       ["history", "/runs"],
       ["job", `/jobs/${seeded.failedRunJobId}`],
       ["dead-letters", "/dead-letters"],
-      ["cron", "/cron"],
+      // The README's cron.png shows the page with its actions: taken below, logged in.
+      ["cron-read-only", "/cron"],
       ["daemons", "/daemons"],
       ["login", "/login"],
     ];
@@ -82,7 +100,7 @@ describe("dashboard in chromium", { timeout: 90_000 }, () => {
       expect(response?.status(), url).toBe(200);
       await page.waitForLoadState("load");
       expect(await page.locator("main h1").count(), url).toBe(1);
-      await page.screenshot({ path: path.join(SCREENSHOTS, `${name}.png`), fullPage: true });
+      if (name !== "cron-read-only") await page.screenshot({ path: path.join(SCREENSHOTS, `${name}.png`), fullPage: true });
     }
     // The poll swaps in a fresh <main> every 5 seconds.
     await page.goto(readOnly.url + "/");
@@ -113,9 +131,7 @@ describe("dashboard in chromium", { timeout: 90_000 }, () => {
     const letter = await insertDeadLetter(db.handle.db, "browser-retry-task", "SMTP 550: mailbox unavailable");
     await page.goto(withToken.url + "/dead-letters");
     expect(await page.locator("button[data-action]").count()).toBe(0);
-    await page.click("text=log in to act");
-    await page.fill('input[name="token"]', TOKEN);
-    await Promise.all([page.waitForURL(withToken.url + "/"), page.click('button:has-text("log in")')]);
+    await logIn(page, withToken);
     await page.goto(withToken.url + "/dead-letters");
     await page.screenshot({ path: path.join(SCREENSHOTS, "dead-letters-actions.png"), fullPage: true });
     const row = page.locator(`tr[data-letter="${letter.id}"]`);
@@ -127,6 +143,33 @@ describe("dashboard in chromium", { timeout: 90_000 }, () => {
     expect(await page.locator(`tr[data-letter="${letter.id}"]`).count()).toBe(0);
     await page.goto(`${withToken.url}/jobs/${jobId}`);
     expect(await page.locator("main").textContent()).toContain("browser-retry-task");
+    expect(errors).toEqual([]);
+  });
+
+  it("with the token, pausing a crontab line from the cron page shows it paused, and run now creates a job", async () => {
+    const { page, errors } = await openPage();
+    await page.goto(withToken.url + "/cron");
+    await logIn(page, withToken);
+    await page.goto(withToken.url + "/cron");
+    const row = page.locator('tr[data-cron="every-five"]');
+    expect(await row.locator("[data-state]").getAttribute("data-state")).toBe("active");
+    await Promise.all([page.waitForURL(withToken.url + "/cron"), row.locator('button[data-action="pause-cron"]').click()]);
+    await expect.poll(() => page.locator(".flash").textContent()).toContain("Crontab line every-five paused since");
+    expect(await row.locator("[data-state]").getAttribute("data-state")).toBe("paused");
+    expect(await row.locator('button[data-action="resume-cron"]').count()).toBe(1);
+    const windows = await db.handle.db.selectFrom("pgmill.cron_pauses").select(["identifier", "resumed_at"]).execute();
+    expect(windows).toEqual([{ identifier: "every-five", resumed_at: null }]);
+
+    const before = await liveJobIds(db.handle.db, "log-message");
+    await Promise.all([page.waitForURL(/\/jobs\/\d+$/), page.locator('tr[data-cron="paris-morning"] button[data-action="run-cron-now"]').click()]);
+    const jobId = page.url().match(/\/jobs\/(\d+)$/)![1]!;
+    expect(before).not.toContain(jobId);
+    expect(await liveJobIds(db.handle.db, "log-message")).toContain(jobId);
+    expect(await page.locator(".flash").textContent()).toContain(`Crontab line paris-morning run now: job ${jobId}.`);
+    expect(await page.locator("main").textContent()).toContain("log-message");
+    await page.goto(withToken.url + "/cron");
+    expect(await page.locator('tr[data-cron="paris-morning"]').textContent()).toContain("by hand");
+    await page.screenshot({ path: path.join(SCREENSHOTS, "cron.png"), fullPage: true });
     expect(errors).toEqual([]);
   });
 });

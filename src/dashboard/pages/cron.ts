@@ -38,13 +38,13 @@ export async function cronPage({ db, crontabPath, tasks }: PageDeps, view: View)
   const rows = mergeRows(lines, published, orphans);
   const acting = view.access === "unlocked";
   return html`
-<p class="muted">Lines as the daemons loaded them (<code>pgmill.cron_lines</code>), with ${path.basename(crontabPath)} as this dashboard's PGMILL_CRONTAB and PGMILL_TASKS find it.
-Times are each line's own time zone; the UTC column is the next run.</p>
+<p class="muted">The lines the daemons loaded (<code>pgmill.cron_lines</code>) and those of ${path.basename(crontabPath)}, this dashboard's PGMILL_CRONTAB.
+Next runs are in each line's own time zone; a paused line's are not enqueued (nor run later).</p>
 ${problems.length ? html`<h2>Problems</h2><ul class="problems">${problems.map((p) => html`<li>${p}</li>`)}</ul>` : ""}
 ${
   rows.length
-    ? html`<table id="cron"><thead><tr><th class="num">line</th><th>id</th><th>task</th><th>schedule</th><th>time zone</th><th>overlap</th><th>state</th>
-<th>next runs (local time)</th><th>next run (UTC)</th><th>last run</th><th>last run by hand</th>${acting ? html`<th></th>` : ""}</tr></thead>
+    ? html`<table id="cron"><thead><tr><th>id</th><th>task</th><th>schedule</th><th>time zone</th><th>state</th>
+<th>next runs (local time)</th><th>next run (UTC)</th><th>last run</th>${acting ? html`<th></th>` : ""}</tr></thead>
 <tbody>${rows.map((r) => rowHtml(r, view, acting))}</tbody></table>`
     : problems.length
       ? ""
@@ -54,17 +54,18 @@ ${
 
 function rowHtml(r: Row, view: View, acting: boolean): Html {
   const utc = r.nextRuns[0]?.toISOString().slice(0, r.subMinute ? 19 : 16).replace("T", " ") ?? "";
-  return html`<tr data-cron="${r.id}"><td class="num">${r.fileLine ?? ""}</td><td>${r.id}</td>
-  <td>${r.task ? html`<a href="/runs?task=${encodeURIComponent(r.task)}">${r.task}</a>` : ""}</td>
-  <td><code>${r.schedule ?? ""}</code>${r.differs ? html`<br><span class="muted">${r.differs}</span>` : ""}</td>
-  <td>${r.timezone}</td><td>${r.overlap ?? ""}</td><td>${state(r)}</td>
-  <td>${r.nextRuns.map((d, i) => html`${i ? html`<br>` : ""}${formatInZone(d, r.timezone, r.subMinute)}`)}</td><td>${utc}</td>
-  <td>${time(r.published?.last_run)}</td><td>${time(r.published?.last_run_by_hand)}</td>
-  ${acting ? html`<td>${actions(r, view)}</td>` : ""}</tr>`;
+  const next = r.pausedSince ? "skipped" : "";
+  return html`<tr data-cron="${r.id}"><td class="nowrap">${r.id}${r.fileLine ? html`<br><span class="muted">line ${r.fileLine}</span>` : ""}</td>
+  <td class="nowrap">${r.task ? html`<a href="/runs?task=${encodeURIComponent(r.task)}">${r.task}</a>` : ""}</td>
+  <td><code class="nowrap">${r.schedule ?? ""}</code>${r.overlap ? html`<br><span class="muted nowrap" data-overlap="${r.overlap}">overlap ${r.overlap}</span>` : ""}${r.differs ? html`<br><span class="muted">${r.differs}</span>` : ""}</td>
+  <td>${r.timezone}</td><td>${state(r)}</td>
+  <td class="nowrap ${next}">${r.nextRuns.map((d, i) => html`${i ? html`<br>` : ""}${formatInZone(d, r.timezone, r.subMinute)}`)}</td><td class="nowrap ${next}">${utc}</td>
+  <td>${time(r.published?.last_run)}${r.published?.last_run_by_hand ? html`${r.published.last_run ? html`<br>` : ""}<span class="muted">by hand</span> ${time(r.published.last_run_by_hand)}` : ""}</td>
+  ${acting ? html`<td class="actions">${actions(r, view)}</td>` : ""}</tr>`;
 }
 
 function state(r: Row): Html {
-  if (r.pausedSince) return html`<span class="badge warn" data-state="paused">paused</span> <span class="muted">since ${time(r.pausedSince)}</span>`;
+  if (r.pausedSince) return html`<span class="badge warn" data-state="paused">paused</span><br><span class="muted">since ${time(r.pausedSince)}</span>`;
   if (!r.published) return html`<span class="badge" data-state="unpublished" title="no daemon has loaded this line (yet): pause, resume and run now act on the daemons' lines">not loaded</span>`;
   return html`<span class="badge ok" data-state="active">active</span>`;
 }

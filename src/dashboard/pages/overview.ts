@@ -84,7 +84,8 @@ function pausedSection(paused: Awaited<ReturnType<typeof pausedTasks>>, view: Vi
 /** Only when a task has a limit (most have none): each limit with its use now, over all daemons. */
 function limitsSection(limits: Awaited<ReturnType<typeof limitedTaskStatus>>): Html {
   const none = html`<span class="muted">–</span>`;
-  return html`<h2>Limited tasks <span class="muted">(cluster-wide, as this dashboard's PGMILL_TASKS declares them)</span></h2>
+  return html`<h2>Limited tasks</h2>
+<p class="muted">Cluster-wide limits as this dashboard's PGMILL_TASKS declares them, with their use now over all daemons.</p>
 <table id="limited-tasks"><thead><tr><th>task</th><th class="num">concurrency</th><th class="num">running</th><th class="num" title="jobs waiting for a slot">waiting</th><th>rate limit</th><th class="num">started this window</th></tr></thead>
 <tbody>${limits.map(
     (l) => html`<tr data-task="${l.task}"><td><a href="/jobs?task=${encodeURIComponent(l.task)}">${l.task}</a></td>
