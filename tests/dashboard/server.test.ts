@@ -1,4 +1,8 @@
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
+import { pauseCron } from "../../src/controls/cron-operator.js";
 import { pauseTask, resumeTask } from "../../src/controls/pause-queries.js";
 import { dashboardApp } from "../../src/dashboard/app.js";
 import { loadTasks, type TaskCatalog } from "../../src/tasks/task-catalog.js";
@@ -369,6 +373,31 @@ describe("dashboard crontab controls and task limits", () => {
     const empty = await request("/actions/pause-cron", formPost({ id: "", _csrf: csrf, back: "/cron" }, { cookie }));
     expect(flashOf(empty)).toContain("pause-cron: id:");
     expect(await db.handle.db.selectFrom("pgmill.cron_pauses").select("identifier").where("identifier", "=", "no-such-line").execute()).toEqual([]);
+  });
+
+  it("shows the daemons' schedule where this crontab differs, and a paused line no daemon publishes (with resume)", async () => {
+    const tasks = await loadTasks({ tasksDir: null });
+    const other = path.join(mkdtempSync(path.join(tmpdir(), "pgmill-dashboard-")), "crontab");
+    // The daemons run another version: every-five every ten minutes, and a line since retired, paused.
+    writeFileSync(other, '*/10 * * * * log-message ?id=every-five {message: "tick"}\n0 3 * * * log-message ?id=retired {message: "old"}\n');
+    await publishCrontab(db.handle.db, other, tasks);
+    await pauseCron(db.handle.db, "retired");
+    writeFileSync(other, '*/10 * * * * log-message ?id=every-five {message: "tick"}\n');
+    await publishCrontab(db.handle.db, other, tasks);
+    try {
+      const { request } = await appWith(TOKEN);
+      const { cookie, csrf } = await login(request);
+      const page = await (await request("/cron", { headers: { cookie } })).text();
+      expect(page).toMatch(/<tr data-cron="every-five">[\s\S]*?<code[^>]*>\*\/10 \* \* \* \*<\/code>[\s\S]*?this dashboard&#39;s crontab: \*\/5 \* \* \* \* \(UTC\)/);
+      expect(page).toMatch(/<tr data-cron="paris-morning">[\s\S]*?data-state="unpublished"/);
+      expect(page).not.toMatch(/<tr data-cron="paris-morning">(?:(?!<\/tr>)[\s\S])*?action="\/actions\//);
+      expect(page).toMatch(/<tr data-cron="retired">[\s\S]*?in no daemon&#39;s crontab now[\s\S]*?data-state="paused"[\s\S]*?action="\/actions\/resume-cron"/);
+      const resumed = await request("/actions/resume-cron", formPost({ id: "retired", _csrf: csrf, back: "/cron" }, { cookie }));
+      expect(flashOf(resumed)).toContain("Crontab line retired resumed");
+      expect(await (await request("/cron")).text()).not.toContain('data-cron="retired"');
+    } finally {
+      await publishCrontab(db.handle.db, crontabPath, tasks);
+    }
   });
 
   it("lists the limited tasks the catalog declares with their use, and the paused tasks", async () => {
