@@ -4,6 +4,7 @@ import type { Db } from "../db/database.js";
 import { cancelJob, type CancelResult } from "../controls/cancel-queries.js";
 import { pauseCron, resumeCron, runCronNow } from "../controls/cron-operator.js";
 import { pauseTask, resumeTask } from "../controls/pause-queries.js";
+import { liveJob } from "../engine/live-jobs.js";
 import { purgeDeadLetters, retryDeadLetter, retryDeadLetters } from "../dead-letters/queries.js";
 
 // Every write the dashboard can make: a name (its URL is POST /actions/<name>),
@@ -71,10 +72,28 @@ export const ACTIONS = {
   }),
   "run-cron-now": defineAction(z.object({ id: cronId }), async (db, { id }) => {
     const jobId = await runCronNow(db, id);
-    // With overlap=skip the line's previous run, still queued or running, keeps its job key: its id comes back.
-    return { message: `Crontab line ${id} run now: job ${jobId}.`, details: { cron: id, jobId }, redirect: `/jobs/${jobId}` };
+    const existing = await enqueuedBefore(db, id, jobId);
+    const message = existing
+      ? `Crontab line ${id}: job ${jobId} was already queued or running under the line's job key (overlap=skip or jobKey); run now added no other.`
+      : `Crontab line ${id} run now: job ${jobId}.`;
+    return { message, details: { cron: id, jobId, existing }, redirect: `/jobs/${jobId}` };
   }),
 } as const satisfies Record<string, Action<z.ZodType>>;
+
+/**
+ * Whether run_cron_now handed back a job that was there before it (a line with
+ * overlap=skip, or a jobKey in unsafe_dedupe mode, keeps its previous run): that
+ * job was created before the call's transaction, which stamped
+ * last_manual_run_at with its now(); a new job's created_at is that same now().
+ */
+async function enqueuedBefore(db: Db, identifier: string, jobId: string): Promise<boolean> {
+  const [job, line] = await Promise.all([
+    liveJob(db, jobId),
+    db.selectFrom("pgmill.cron_lines").select("last_manual_run_at").where("identifier", "=", identifier).executeTakeFirst(),
+  ]);
+  if (!job || !line?.last_manual_run_at) return false;
+  return new Date(job.created_at).getTime() < new Date(line.last_manual_run_at).getTime();
+}
 
 /** What pgmill.cancel_job's answers mean to the person who clicked. */
 const CANCEL_MESSAGES: Record<CancelResult, string> = {

@@ -353,8 +353,18 @@ describe("dashboard crontab controls and task limits", () => {
     expect(cron).toContain(`<time datetime="${line.last_manual_run_at!.toISOString()}"`);
     // Bearer works for scripts too.
     const scripted = await request("/actions/run-cron-now", formPost({ id: "heartbeat" }, { authorization: `Bearer ${TOKEN}` }));
-    expect(scripted.headers.get("location")).toMatch(/^\/jobs\/\d+$/);
-    expect(logs.lines.filter((l) => l.action === "run-cron-now").map((l) => l.via)).toEqual(["session", "bearer token"]);
+    const heartbeatJob = scripted.headers.get("location")!.match(/^\/jobs\/(\d+)$/)?.[1];
+    expect(heartbeatJob).toBeTruthy();
+    expect(flashOf(scripted)).toContain(`Crontab line heartbeat run now: job ${heartbeatJob}.`);
+    // overlap=skip: while that run is queued, run now hands it back and says so.
+    const again = await request("/actions/run-cron-now", formPost({ id: "heartbeat" }, { authorization: `Bearer ${TOKEN}` }));
+    expect(again.headers.get("location")).toBe(`/jobs/${heartbeatJob}`);
+    expect(flashOf(again)).toContain(`Crontab line heartbeat: job ${heartbeatJob} was already queued or running under the line's job key (overlap=skip or jobKey); run now added no other.`);
+    expect(logs.lines.filter((l) => l.action === "run-cron-now").map((l) => [l.via, (l.result as { existing: boolean }).existing])).toEqual([
+      ["session", false],
+      ["bearer token", false],
+      ["bearer token", true],
+    ]);
   });
 
   it("refuses an unknown line id with a message naming the known ones, not a 500", async () => {
