@@ -156,27 +156,6 @@ begin
 end;
 $$;
 
--- Gives back the slot of a finished attempt and wakes the oldest waiter.
--- Returns how many jobs it made due now (0 when the job held no slot).
-create function pgmill.release_task_slot(job bigint) returns integer
-language plpgsql volatile set search_path = pg_catalog, pg_temp as $$
-declare
-  task_name text;
-begin
-  select s.task into task_name from pgmill.task_slots s where s.job_id = job;
-  if not found then
-    return 0;
-  end if;
-  perform pgmill.commit_without_flush();
-  perform pgmill.lock_task_slots(task_name);
-  delete from pgmill.task_slots where job_id = job;
-  if not found then
-    return 0;
-  end if;
-  return pgmill.wake_task_slot_waiters(task_name, 1);
-end;
-$$;
-
 -- Frees every slot of these daemons (a reaper for dead peers, a daemon for
 -- itself at shutdown) and wakes as many waiters. Returns the jobs made due now.
 create function pgmill.release_daemon_task_slots(daemon_ids text[]) returns integer
@@ -368,6 +347,13 @@ begin
   end loop;
   return woken;
 end;
+$$;
+
+-- Gives back the slot of a finished attempt and wakes the oldest waiter (one
+-- job of release_task_slots, above). Returns how many jobs it made due now.
+create function pgmill.release_task_slot(job bigint) returns integer
+language sql volatile set search_path = pg_catalog, pg_temp as $$
+  select pgmill.release_task_slots(array[job]);
 $$;
 
 revoke execute on function pgmill.live_task_slots() from public;
