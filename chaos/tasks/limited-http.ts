@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { defineTask } from "pgmill";
+import { defineTask } from "../../src/index.js";
 
 /** At most this many attempts at once over all daemons (chaos scenario limits-kill-nine). */
 export const LIMIT = 4;
